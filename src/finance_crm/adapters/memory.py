@@ -1,0 +1,374 @@
+"""The in-memory adapter: a first-class store for tests, prototypes and examples.
+
+It keeps the same promises as the SQL adapter (the contract suites run on both):
+changes become visible only on commit, a stale write raises ``ConflictError``, unique
+keys raise ``DuplicateError``, every change writes an audit entry and outbox messages,
+and savepoints undo only their own part. Concurrent units of work in threads are
+serialised at commit with optimistic version checks.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+
+from finance_crm.auditing import customer_changes
+from finance_crm.clock import Clock, SystemClock
+from finance_crm.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
+from finance_crm.ids import CustomerId, EventId
+from finance_crm.model.customers import Customer
+from finance_crm.model.documents import IdDocumentType
+from finance_crm.model.events import CustomerOpened, DomainEvent
+from finance_crm.ports import AuditEntry, OutboxMessage
+from finance_crm.security import Actor
+from finance_crm.serialization import WireConverter, make_converter
+
+__all__ = ["InMemoryStore", "InMemoryUnitOfWork"]
+
+_DocKey = tuple[str, str, str]
+
+
+def _doc_keys(customer: Customer) -> set[_DocKey]:
+    return {(d.type.value, d.issuing_country, d.number) for d in customer.identity_documents}
+
+
+@attrs.define
+class _State:
+    customers: dict[CustomerId, Customer] = attrs.field(factory=dict)
+    numbers: dict[str, CustomerId] = attrs.field(factory=dict)
+    documents: dict[_DocKey, CustomerId] = attrs.field(factory=dict)
+    audit: list[AuditEntry] = attrs.field(factory=list)
+    outbox: list[OutboxMessage] = attrs.field(factory=list)
+    published: set[EventId] = attrs.field(factory=set)
+
+
+@attrs.define
+class _Pending:
+    """What a unit of work has written but not committed."""
+
+    # customer id -> (version it was based on, or None if new; the new state)
+    written: dict[CustomerId, tuple[int | None, Customer]] = attrs.field(factory=dict)
+    audit: list[AuditEntry] = attrs.field(factory=list)
+    outbox: list[OutboxMessage] = attrs.field(factory=list)
+    published: set[EventId] = attrs.field(factory=set)
+
+
+class InMemoryStore:
+    """A store that lives in this process. Thread-safe; nothing survives the process.
+
+    >>> from finance_crm.adapters.memory import InMemoryStore
+    >>> from finance_crm.security import Actor
+    >>> store = InMemoryStore()
+    >>> with store.unit_of_work(Actor("teller-1")) as uow:
+    ...     uow.customers.count()
+    0
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.converter: WireConverter = make_converter()
+        self._state = _State()
+        self._lock = threading.RLock()
+        self._sequence = 0
+
+    def unit_of_work(self, actor: Actor, *, read_only: bool = False) -> InMemoryUnitOfWork:
+        if not isinstance(actor, Actor):
+            raise ValidationError("actor must be a finance_crm.security.Actor", path="$.actor")
+        return InMemoryUnitOfWork(self, actor, read_only=read_only)
+
+    def _next_sequence(self) -> int:
+        with self._lock:
+            self._sequence += 1
+            return self._sequence
+
+
+class _Customers:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    # -- reads see this unit of work's own writes first ------------------------------
+
+    def _visible(self, customer_id: CustomerId) -> Customer | None:
+        pending = self._uow._pending.written.get(customer_id)
+        if pending is not None:
+            return pending[1]
+        return self._uow._store._state.customers.get(customer_id)
+
+    def _owner(self, index: str, key: Any) -> CustomerId | None:
+        for _, customer in self._uow._pending.written.values():
+            if (index == "number" and customer.customer_number == key) or (
+                index == "document" and key in _doc_keys(customer)
+            ):
+                return customer.id
+        state = self._uow._store._state
+        owner = (state.numbers if index == "number" else state.documents).get(key)
+        if owner is None:
+            return None
+        visible = self._visible(owner)
+        if visible is None:
+            return None
+        still = visible.customer_number == key if index == "number" else key in _doc_keys(visible)
+        return owner if still else None
+
+    def get(self, customer_id: CustomerId) -> Customer:
+        customer = self._visible(customer_id)
+        if customer is None:
+            raise NotFoundError("no customer with this id")
+        return customer
+
+    def get_by_number(self, customer_number: str) -> Customer:
+        owner = self._owner("number", customer_number)
+        if owner is None:
+            raise NotFoundError("no customer with this customer number")
+        return self.get(owner)
+
+    def find_by_document(
+        self, document_type: IdDocumentType, number: str, issuing_country: str = "CN"
+    ) -> Customer | None:
+        owner = self._owner("document", (document_type.value, issuing_country, number))
+        return None if owner is None else self.get(owner)
+
+    def count(self) -> int:
+        state = self._uow._store._state
+        new = sum(1 for base, _ in self._uow._pending.written.values() if base is None)
+        return len(state.customers) + new
+
+    def stream(self, *, batch_size: int = 1000) -> Iterator[Customer]:
+        ids = set(self._uow._store._state.customers) | set(self._uow._pending.written)
+        for customer_id in sorted(ids, key=lambda i: i.bytes):
+            yield self.get(customer_id)
+
+    # -- writes --------------------------------------------------------------------
+
+    def _check_unique(self, customer: Customer) -> None:
+        owner = self._owner("number", customer.customer_number)
+        if owner is not None and owner != customer.id:
+            raise DuplicateError(
+                "customer number is already taken by another customer; choose another number"
+            )
+        for key in _doc_keys(customer):
+            owner = self._owner("document", key)
+            if owner is not None and owner != customer.id:
+                raise DuplicateError(
+                    "an identity document is already registered to another customer; "
+                    "look that customer up with find_by_document() instead of opening a new one"
+                )
+
+    def add(self, customer: Customer) -> None:
+        self._uow._check_writable()
+        if not isinstance(customer, Customer):
+            raise ValidationError("expected a Customer", path="$")
+        if self._visible(customer.id) is not None:
+            raise DuplicateError("a customer with this id is already stored")
+        self._check_unique(customer)
+        uow = self._uow
+        uow._pending.written[customer.id] = (None, customer)
+        uow._record(None, customer, "customer.opened")
+        uow._emit(
+            [
+                CustomerOpened(
+                    occurred_at=uow._now(),
+                    customer_id=customer.id,
+                    customer_number=customer.customer_number,
+                    kind=customer.kind.value,
+                    status=customer.status.value,
+                )
+            ]
+        )
+
+    def add_many(self, customers: Sequence[Customer]) -> None:
+        with self._uow.savepoint():
+            for index, customer in enumerate(customers):
+                try:
+                    self.add(customer)
+                except DuplicateError as exc:
+                    exc.batch_index = index  # type: ignore[attr-defined]
+                    raise
+
+    def update(self, customer: Customer, events: Sequence[DomainEvent] = ()) -> Customer:
+        self._uow._check_writable()
+        current = self._visible(customer.id)
+        if current is None:
+            raise NotFoundError("no customer with this id; add() it first")
+        if current.version != customer.version:
+            raise ConflictError(
+                "the customer was changed by someone else since it was read "
+                f"(stored version {current.version}, yours {customer.version}); "
+                "reload it and apply your change again"
+            )
+        if type(current) is not type(customer):
+            raise ValidationError("a customer cannot change kind", path="$.kind")
+        for event in events:
+            if event.aggregate_id != str(customer.id):
+                raise ValidationError("an event belongs to another customer", path="$.events")
+        self._check_unique(customer)
+        stored = attrs.evolve(customer, version=customer.version + 1)
+        pending = self._uow._pending.written
+        base = pending[customer.id][0] if customer.id in pending else current.version
+        pending[customer.id] = (base, stored)
+        self._uow._record(current, stored, "customer.revised")
+        self._uow._emit(events)
+        return stored
+
+
+class _Audit:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def entries(
+        self, *, entity_id: str | None = None, after_sequence: int = 0, limit: int = 1000
+    ) -> list[AuditEntry]:
+        entries = [*self._uow._store._state.audit, *self._uow._pending.audit]
+        chosen = [
+            e
+            for e in entries
+            if e.sequence > after_sequence and (entity_id is None or e.entity_id == entity_id)
+        ]
+        return sorted(chosen, key=lambda e: e.sequence)[:limit]
+
+
+class _Outbox:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def pending(self, *, limit: int = 1000) -> list[OutboxMessage]:
+        state, mine = self._uow._store._state, self._uow._pending
+        done = state.published | mine.published
+        messages = [m for m in [*state.outbox, *mine.outbox] if m.event_id not in done]
+        return sorted(messages, key=lambda m: m.sequence)[:limit]
+
+    def mark_published(self, event_ids: Sequence[EventId]) -> None:
+        self._uow._check_writable()
+        self._uow._pending.published.update(event_ids)
+
+
+class InMemoryUnitOfWork:
+    """One transaction on an :class:`InMemoryStore`."""
+
+    def __init__(self, store: InMemoryStore, actor: Actor, *, read_only: bool = False) -> None:
+        self._store = store
+        self.actor = actor
+        self.read_only = read_only
+        self._pending = _Pending()
+        self._open = False
+        self.customers = _Customers(self)
+        self.audit = _Audit(self)
+        self.outbox = _Outbox(self)
+
+    def __enter__(self) -> Self:
+        self._open = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+        self._open = False
+
+    def _check_writable(self) -> None:
+        if not self._open:
+            raise ConflictError("this unit of work is not open; use it in a with block")
+        if self.read_only:
+            raise ConflictError("this unit of work is read-only; open one with read_only=False")
+
+    def _now(self) -> Any:
+        return self._store.clock.now()
+
+    def _record(self, before: Customer | None, after: Customer, action: str) -> None:
+        self._pending.audit.append(
+            AuditEntry(
+                sequence=self._store._next_sequence(),
+                recorded_at=self._now(),
+                actor=self.actor.id,
+                action=action,
+                entity_type="customer",
+                entity_id=str(after.id),
+                entity_version=after.version,
+                changes=customer_changes(before, after, self._store.converter),
+            )
+        )
+
+    def _emit(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            payload = self._store.converter.unstructure(event)
+            self._pending.outbox.append(
+                OutboxMessage(
+                    sequence=self._store._next_sequence(),
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    aggregate_id=event.aggregate_id,
+                    occurred_at=event.occurred_at,
+                    payload=payload,
+                )
+            )
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        saved = copy.copy(self._pending)
+        saved.written = dict(self._pending.written)
+        saved.audit = list(self._pending.audit)
+        saved.outbox = list(self._pending.outbox)
+        saved.published = set(self._pending.published)
+        try:
+            yield
+        except BaseException:
+            self._pending = saved
+            raise
+
+    def commit(self) -> None:
+        pending, store = self._pending, self._store
+        with store._lock:
+            state = store._state
+            for customer_id, (base, _) in pending.written.items():
+                current = state.customers.get(customer_id)
+                if (base is None) != (current is None) or (
+                    current is not None and current.version != base
+                ):
+                    raise ConflictError(
+                        "another unit of work committed a change to the same customer first; "
+                        "nothing was written: reload and retry"
+                    )
+            for customer_id, (_, customer) in pending.written.items():
+                owners = [(state.numbers.get(customer.customer_number), "number")]
+                owners += [(state.documents.get(k), "document") for k in _doc_keys(customer)]
+                for owner, index in owners:
+                    if owner is not None and owner != customer_id:
+                        still = state.customers[owner]
+                        taken = (
+                            still.customer_number == customer.customer_number
+                            if index == "number"
+                            else bool(_doc_keys(still) & _doc_keys(customer))
+                        )
+                        if taken and owner not in pending.written:
+                            raise DuplicateError(
+                                "another unit of work took this customer number or identity "
+                                "document first; nothing was written"
+                            )
+            for customer_id, (_, customer) in pending.written.items():
+                old = state.customers.get(customer_id)
+                if old is not None:
+                    if state.numbers.get(old.customer_number) == customer_id:
+                        del state.numbers[old.customer_number]
+                    for key in _doc_keys(old):
+                        if state.documents.get(key) == customer_id:
+                            del state.documents[key]
+                state.customers[customer_id] = customer
+                state.numbers[customer.customer_number] = customer_id
+                for key in _doc_keys(customer):
+                    state.documents[key] = customer_id
+            state.audit.extend(pending.audit)
+            state.outbox.extend(pending.outbox)
+            state.published |= pending.published
+        self._pending = _Pending()
+
+    def rollback(self) -> None:
+        self._pending = _Pending()

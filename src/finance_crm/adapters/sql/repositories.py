@@ -1,0 +1,277 @@
+"""Repositories on SQLAlchemy Core, bound to one unit of work's connection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+
+from finance_crm.adapters.sql.errors import mapped_errors
+from finance_crm.adapters.sql.rows import (
+    CUSTOMER_COLUMNS,
+    DOCUMENT_COLUMNS,
+    customer_from_row,
+    customer_to_row,
+)
+from finance_crm.adapters.sql.tables import audit_log, customer_documents, customers, outbox
+from finance_crm.auditing import customer_changes
+from finance_crm.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
+from finance_crm.ids import CustomerId, EventId
+from finance_crm.model.customers import Customer
+from finance_crm.model.documents import IdDocumentType
+from finance_crm.model.events import CustomerOpened, DomainEvent
+from finance_crm.ports import AuditEntry, OutboxMessage
+
+if TYPE_CHECKING:
+    from finance_crm.adapters.sql.store import SqlUnitOfWork
+
+__all__ = ["SqlAuditTrail", "SqlCustomerRepository", "SqlOutbox"]
+
+
+def _insert_sql(table: str, columns: Sequence[str], placeholder: str) -> str:
+    marks = ", ".join([placeholder] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+class SqlCustomerRepository:
+    """Customers stored in ``crm_customer`` (+ ``crm_customer_document``)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        placeholder = uow._codec.placeholder
+        self._insert_customer = _insert_sql("crm_customer", CUSTOMER_COLUMNS, placeholder)
+        self._insert_document = _insert_sql("crm_customer_document", DOCUMENT_COLUMNS, placeholder)
+
+    # -- writes --------------------------------------------------------------------
+
+    def add(self, customer: Customer) -> None:
+        self.add_many([customer])
+
+    def add_many(self, customers_: Sequence[Customer]) -> None:
+        """Insert a batch with one ``executemany`` per table, inside a savepoint."""
+        uow = self._uow
+        uow._check_writable()
+        codec, converter, now = uow._codec, uow._store.converter, uow._now()
+        customer_rows: list[tuple[Any, ...]] = []
+        document_rows: list[tuple[Any, ...]] = []
+        events: list[DomainEvent] = []
+        audit_rows: list[tuple[Any, ...]] = []
+        seen_numbers: set[str] = set()
+        for customer in customers_:
+            if not isinstance(customer, Customer):
+                raise ValidationError("expected a Customer", path="$")
+            if customer.customer_number in seen_numbers:
+                raise DuplicateError("the same customer number appears twice in this batch")
+            seen_numbers.add(customer.customer_number)
+            customer_rows.append(codec.customer(customer_to_row(customer, converter, now)))
+            customer_id = codec.uuid(customer.id)
+            document_rows.extend(
+                (doc.type.value, doc.issuing_country, doc.number, customer_id)
+                for doc in customer.identity_documents
+            )
+            audit_rows.append(
+                uow._audit_row(
+                    "customer.opened",
+                    customer,
+                    customer_changes(None, customer, converter),
+                    now,
+                )
+            )
+            events.append(
+                CustomerOpened(
+                    occurred_at=now,
+                    customer_id=customer.id,
+                    customer_number=customer.customer_number,
+                    kind=customer.kind.value,
+                    status=customer.status.value,
+                )
+            )
+        if not customer_rows:
+            return
+        with uow.savepoint(), mapped_errors():
+            connection = uow.connection
+            connection.exec_driver_sql(self._insert_customer, customer_rows)
+            if document_rows:
+                connection.exec_driver_sql(self._insert_document, document_rows)
+            uow._write_audit_rows(audit_rows)
+            uow._write_events(events)
+
+    def update(self, customer: Customer, events: Sequence[DomainEvent] = ()) -> Customer:
+        uow = self._uow
+        uow._check_writable()
+        if not isinstance(customer, Customer):
+            raise ValidationError("expected a Customer", path="$")
+        for event in events:
+            if event.aggregate_id != str(customer.id):
+                raise ValidationError("an event belongs to another customer", path="$.events")
+        converter, now = uow._store.converter, uow._now()
+        with uow.savepoint(), mapped_errors():
+            current = self._select_one(customers.c.id == customer.id, for_update=True)
+            if current is None:
+                raise NotFoundError("no customer with this id; add() it first")
+            if current.version != customer.version:
+                raise ConflictError(
+                    "the customer was changed by someone else since it was read "
+                    f"(stored version {current.version}, yours {customer.version}); "
+                    "reload it and apply your change again"
+                )
+            if type(current) is not type(customer):
+                raise ValidationError("a customer cannot change kind", path="$.kind")
+            stored = attrs.evolve(customer, version=customer.version + 1)
+            values = customer_to_row(stored, converter, now)
+            del values["id"]
+            result = uow.connection.execute(
+                customers.update()
+                .where(customers.c.id == customer.id, customers.c.version == customer.version)
+                .values(values)
+            )
+            if result.rowcount != 1:
+                raise ConflictError(
+                    "the customer was changed by someone else meanwhile; reload and retry"
+                )
+            if current.identity_documents != stored.identity_documents:
+                uow.connection.execute(
+                    customer_documents.delete().where(
+                        customer_documents.c.customer_id == customer.id
+                    )
+                )
+                if stored.identity_documents:
+                    uow.connection.execute(
+                        customer_documents.insert(),
+                        [
+                            {
+                                "document_type": d.type.value,
+                                "issuing_country": d.issuing_country,
+                                "number": d.number,
+                                "customer_id": stored.id,
+                            }
+                            for d in stored.identity_documents
+                        ],
+                    )
+            changes = customer_changes(current, stored, converter)
+            uow._write_audit_rows([uow._audit_row("customer.revised", stored, changes, now)])
+            uow._write_events(list(events))
+        return stored
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _select_one(self, condition: Any, *, for_update: bool = False) -> Customer | None:
+        statement = sa.select(customers).where(condition)
+        if for_update:
+            statement = statement.with_for_update()
+        with mapped_errors():
+            row = self._uow.connection.execute(statement).mappings().first()
+        return None if row is None else customer_from_row(row, self._uow._store.converter)
+
+    def get(self, customer_id: CustomerId) -> Customer:
+        if not isinstance(customer_id, uuid.UUID):
+            raise ValidationError("a customer id is a UUID", path="$.customer_id")
+        customer = self._select_one(customers.c.id == customer_id)
+        if customer is None:
+            raise NotFoundError("no customer with this id")
+        return customer
+
+    def get_by_number(self, customer_number: str) -> Customer:
+        customer = self._select_one(customers.c.customer_number == customer_number)
+        if customer is None:
+            raise NotFoundError("no customer with this customer number")
+        return customer
+
+    def find_by_document(
+        self, document_type: IdDocumentType, number: str, issuing_country: str = "CN"
+    ) -> Customer | None:
+        owner = (
+            sa.select(customer_documents.c.customer_id)
+            .where(
+                customer_documents.c.document_type == document_type.value,
+                customer_documents.c.issuing_country == issuing_country,
+                customer_documents.c.number == number,
+            )
+            .scalar_subquery()
+        )
+        return self._select_one(customers.c.id == owner)
+
+    def count(self) -> int:
+        with mapped_errors():
+            return int(
+                self._uow.connection.execute(
+                    sa.select(sa.func.count()).select_from(customers)
+                ).scalar_one()
+            )
+
+    def stream(self, *, batch_size: int = 1000) -> Iterator[Customer]:
+        """Keyset pagination by id: memory stays flat however many customers there are."""
+        converter = self._uow._store.converter
+        last: uuid.UUID | None = None
+        while True:
+            statement = sa.select(customers).order_by(customers.c.id).limit(batch_size)
+            if last is not None:
+                statement = statement.where(customers.c.id > last)
+            with mapped_errors():
+                rows = self._uow.connection.execute(statement).mappings().all()
+            for row in rows:
+                yield customer_from_row(row, converter)
+            if len(rows) < batch_size:
+                return
+            last = rows[-1]["id"]
+
+
+class SqlAuditTrail:
+    """Reads ``crm_audit_log`` (written by the repositories, never updated)."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def entries(
+        self, *, entity_id: str | None = None, after_sequence: int = 0, limit: int = 1000
+    ) -> list[AuditEntry]:
+        statement = (
+            sa.select(audit_log)
+            .where(audit_log.c.sequence > after_sequence)
+            .order_by(audit_log.c.sequence)
+            .limit(limit)
+        )
+        if entity_id is not None:
+            statement = statement.where(audit_log.c.entity_id == entity_id)
+        with mapped_errors():
+            rows = self._uow.connection.execute(statement).mappings().all()
+        return [AuditEntry(**dict(row)) for row in rows]
+
+
+class SqlOutbox:
+    """Reads and marks ``crm_outbox``."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def pending(self, *, limit: int = 1000) -> list[OutboxMessage]:
+        statement = (
+            sa.select(
+                outbox.c.sequence,
+                outbox.c.event_id,
+                outbox.c.event_type,
+                outbox.c.aggregate_id,
+                outbox.c.occurred_at,
+                outbox.c.payload,
+            )
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.sequence)
+            .limit(limit)
+        )
+        with mapped_errors():
+            rows = self._uow.connection.execute(statement).mappings().all()
+        return [OutboxMessage(**{**row, "event_id": EventId(row["event_id"])}) for row in rows]
+
+    def mark_published(self, event_ids: Sequence[EventId]) -> None:
+        self._uow._check_writable()
+        if not event_ids:
+            return
+        with mapped_errors():
+            self._uow.connection.execute(
+                outbox.update()
+                .where(outbox.c.event_id.in_(list(event_ids)), outbox.c.published_at.is_(None))
+                .values(published_at=self._uow._now())
+            )

@@ -1,0 +1,207 @@
+"""Explicit row functions: domain objects to table rows and back.
+
+Queryable fields get their own columns; the nested parts (documents, phones, consents,
+household, contacts) travel as wire-format JSON in ``profile``, through the same strict
+converter as the public wire format, so a row read back is validated like any input.
+
+The write side produces plain DB-API values for the bulk path (``executemany`` on the
+raw driver cursor, about 2x faster than SQLAlchemy's ``insert()`` with type processing);
+:class:`RowCodec` encodes exactly what SQLAlchemy's column types would have stored.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from finance_crm.adapters.sql.types import sqlite_datetime
+from finance_crm.model.customers import (
+    CorporateCustomer,
+    Customer,
+    CustomerKind,
+    IndividualCustomer,
+    LifecycleStatus,
+    RiskLevel,
+)
+from finance_crm.serialization import WireConverter
+
+__all__ = ["COLUMN_FIELDS", "RowCodec", "customer_from_row", "customer_to_row"]
+
+# Fields stored in their own columns; everything else goes to ``profile``.
+COLUMN_FIELDS = frozenset(
+    {
+        "id",
+        "customer_number",
+        "status",
+        "opened_at",
+        "version",
+        "risk_level",
+        "custom_attributes",
+        "name",
+        "legal_name",
+        "birthday",
+        "industry",
+    }
+)
+_CLASSES: dict[str, type[Customer]] = {
+    CustomerKind.INDIVIDUAL.value: IndividualCustomer,
+    CustomerKind.CORPORATE.value: CorporateCustomer,
+}
+_FIELD_TYPES: dict[type[Customer], dict[str, Any]] = {}
+
+
+def _field_types(cls: type[Customer]) -> dict[str, Any]:
+    types = _FIELD_TYPES.get(cls)
+    if types is None:
+        attrs.resolve_types(cls)
+        types = {f.name: f.type for f in attrs.fields(cls) if f.name not in COLUMN_FIELDS}
+        _FIELD_TYPES[cls] = types
+    return types
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def customer_to_row(
+    customer: Customer, converter: WireConverter, updated_at: datetime.datetime
+) -> dict[str, Any]:
+    """The ``crm_customer`` row (Python values, for SQLAlchemy Core statements)."""
+    types = _field_types(type(customer))
+    profile = {
+        name: converter.unstructure(getattr(customer, name), unstructure_as=field_type)
+        for name, field_type in types.items()
+    }
+    return {
+        "id": customer.id,
+        "customer_number": customer.customer_number,
+        "kind": customer.kind.value,
+        "status": customer.status.value,
+        "name": customer.display_name,
+        "birthday": getattr(customer, "birthday", None),
+        "risk_level": None if customer.risk_level is None else int(customer.risk_level),
+        "industry": getattr(customer, "industry", None),
+        "opened_at": customer.opened_at,
+        "updated_at": updated_at,
+        "version": customer.version,
+        "profile": profile,
+        "custom_attributes": customer.custom_attributes,
+    }
+
+
+def customer_from_row(row: Mapping[str, Any] | sa.RowMapping, converter: WireConverter) -> Customer:
+    """Rebuild a customer from its ``crm_customer`` row; the invariants run again."""
+    cls = _CLASSES[row["kind"]]
+    profile = row["profile"]
+    if isinstance(profile, str):
+        profile = json.loads(profile)
+    custom = row["custom_attributes"]
+    if isinstance(custom, str):
+        custom = json.loads(custom)
+    types = _field_types(cls)
+    nested = {
+        name: converter.structure_inner(value, types[name]) for name, value in profile.items()
+    }
+    birthday = row["birthday"]
+    if isinstance(birthday, datetime.datetime):  # some drivers hand back a datetime
+        birthday = birthday.date()
+    columns: dict[str, Any] = {
+        "id": row["id"] if isinstance(row["id"], uuid.UUID) else uuid.UUID(str(row["id"])),
+        "customer_number": row["customer_number"],
+        "status": LifecycleStatus(row["status"]),
+        "opened_at": row["opened_at"],
+        "version": row["version"],
+        "risk_level": None if row["risk_level"] is None else RiskLevel(row["risk_level"]),
+        "custom_attributes": custom,
+    }
+    if cls is IndividualCustomer:
+        columns["name"] = row["name"]
+        columns["birthday"] = birthday
+    else:
+        columns["legal_name"] = row["name"]
+        columns["industry"] = row["industry"]
+    return cls(**columns, **nested)
+
+
+@attrs.frozen
+class RowCodec:
+    """Turns Python values into what the DB-API driver stores, per dialect.
+
+    On SQLite this mirrors SQLAlchemy's storage: UUIDs as 32 hex digits, instants as
+    naive UTC text, JSON as text. On PostgreSQL psycopg adapts UUIDs and datetimes
+    itself and JSON goes as text for the ``jsonb`` column to parse.
+    """
+
+    dialect: str
+
+    @property
+    def placeholder(self) -> str:
+        return "?" if self.dialect == "sqlite" else "%s"
+
+    def uuid(self, value: uuid.UUID) -> Any:
+        return value.hex if self.dialect == "sqlite" else value
+
+    def instant(self, value: datetime.datetime | None) -> Any:
+        if value is None:
+            return None
+        return sqlite_datetime(value) if self.dialect == "sqlite" else value
+
+    def date(self, value: datetime.date | None) -> Any:
+        if value is None:
+            return None
+        return value.isoformat() if self.dialect == "sqlite" else value
+
+    def json(self, value: Any) -> str:
+        return _dumps(value)
+
+    def customer(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A ``customer_to_row`` dict as a tuple in ``CUSTOMER_COLUMNS`` order."""
+        return (
+            self.uuid(row["id"]),
+            row["customer_number"],
+            row["kind"],
+            row["status"],
+            row["name"],
+            self.date(row["birthday"]),
+            row["risk_level"],
+            row["industry"],
+            self.instant(row["opened_at"]),
+            self.instant(row["updated_at"]),
+            row["version"],
+            self.json(row["profile"]),
+            self.json(row["custom_attributes"]),
+        )
+
+
+CUSTOMER_COLUMNS = (
+    "id",
+    "customer_number",
+    "kind",
+    "status",
+    "name",
+    "birthday",
+    "risk_level",
+    "industry",
+    "opened_at",
+    "updated_at",
+    "version",
+    "profile",
+    "custom_attributes",
+)
+DOCUMENT_COLUMNS = ("document_type", "issuing_country", "number", "customer_id")
+AUDIT_COLUMNS = (
+    "recorded_at",
+    "actor",
+    "action",
+    "entity_type",
+    "entity_id",
+    "entity_version",
+    "changes",
+)
+OUTBOX_COLUMNS = ("event_id", "event_type", "aggregate_id", "occurred_at", "payload")

@@ -1,0 +1,353 @@
+"""``SqlStore``: finance_crm on any SQLAlchemy-supported database (SQLite, PostgreSQL).
+
+The host owns the process: pass your own ``Engine``, ``sessionmaker``, ``Session`` or
+``Connection``; :meth:`SqlStore.from_url` builds an engine only when asked to.
+
+* With an ``Engine`` or a ``sessionmaker`` each unit of work owns its transaction and
+  commits it.
+* With a ``Connection`` or ``Session`` (already in a transaction, perhaps with the
+  host's own writes) each unit of work runs in a SAVEPOINT of the host's transaction:
+  ``uow.commit()`` releases the savepoint and the *host* commits the whole.
+
+On SQLite every writing unit of work starts with ``BEGIN IMMEDIATE`` so two writers
+queue for the write lock instead of failing half-way with "database is locked", and
+foreign keys are switched on per connection.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from finance_crm.adapters.sql.errors import mapped_errors
+from finance_crm.adapters.sql.repositories import SqlAuditTrail, SqlCustomerRepository, SqlOutbox
+from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec
+from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema
+from finance_crm.clock import Clock, SystemClock
+from finance_crm.errors import ConflictError, SchemaNotReady, StorageError, ValidationError
+from finance_crm.model.customers import Customer
+from finance_crm.model.events import DomainEvent
+from finance_crm.security import Actor
+from finance_crm.serialization import WireConverter, make_converter
+
+__all__ = ["SqlStore", "SqlUnitOfWork"]
+
+Bind = sa.Engine | sa.Connection | Session | sessionmaker[Session]
+
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+class SqlStore:
+    """A finance_crm store on a SQL database.
+
+    >>> from finance_crm.adapters.sql import SqlStore
+    >>> store = SqlStore.from_url("sqlite://")   # in memory; give a file path to keep it
+    >>> store.upgrade_schema()
+    >>> from finance_crm.security import Actor
+    >>> with store.unit_of_work(Actor("teller-1")) as uow:
+    ...     uow.customers.count()
+    0
+    """
+
+    def __init__(self, bind: Bind, *, clock: Clock | None = None) -> None:
+        if not isinstance(bind, (sa.Engine, sa.Connection, Session, sessionmaker)):
+            raise ValidationError(
+                "bind must be a SQLAlchemy Engine, Connection, Session or sessionmaker "
+                "(or use SqlStore.from_url)",
+                path="$.bind",
+            )
+        self.bind = bind
+        self.clock: Clock = clock or SystemClock()
+        self.converter: WireConverter = make_converter()
+        self._owned_engine: sa.Engine | None = None
+        self._schema_checked = False
+        self.dialect_name = self._dialect().name
+        if self.dialect_name not in ("sqlite", "postgresql"):
+            raise ValidationError(
+                f"finance_crm supports SQLite and PostgreSQL, not {self.dialect_name}",
+                path="$.bind",
+            )
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock | None = None, **engine_options: Any) -> SqlStore:
+        """Build an engine for ``url`` (owned, and disposed by :meth:`close`).
+
+        For a SQLite file, WAL journaling is switched on (readers never block the
+        writer), with foreign keys and a 30 s busy timeout on every connection.
+        """
+        try:
+            engine = sa.create_engine(url, **engine_options)
+        except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+            raise ValidationError(f"cannot use this database URL: {exc}", path="$.url") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_on_connect)
+            database = engine.url.database
+            if database and database != ":memory:" and not database.startswith("file::memory"):
+                with mapped_errors(), engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        store = cls(engine, clock=clock)
+        store._owned_engine = engine
+        return store
+
+    def close(self) -> None:
+        """Dispose of the engine if :meth:`from_url` made it; host engines are left alone."""
+        if self._owned_engine is not None:
+            self._owned_engine.dispose()
+
+    def _dialect(self) -> sa.Dialect:
+        bind = self.bind
+        if isinstance(bind, sessionmaker):
+            engine = bind.kw.get("bind")
+            if engine is None:
+                raise ValidationError("the sessionmaker has no bind", path="$.bind")
+            return engine.dialect  # type: ignore[no-any-return]
+        if isinstance(bind, Session):
+            return bind.get_bind().dialect
+        return bind.dialect
+
+    def upgrade_schema(self) -> None:
+        """Create or upgrade the finance_crm tables (see :func:`finance_crm.upgrade_schema`)."""
+        bind = self.bind
+        if isinstance(bind, (sa.Engine, sa.Connection)):
+            upgrade_schema(bind)
+        elif isinstance(bind, Session):
+            upgrade_schema(bind.connection())
+        else:
+            with bind() as session:
+                upgrade_schema(session.connection())
+                session.commit()
+        self._schema_checked = False
+
+    def unit_of_work(self, actor: Actor, *, read_only: bool = False) -> SqlUnitOfWork:
+        """A unit of work acting for ``actor``; use it as ``with store.unit_of_work(a) as uow``."""
+        if not isinstance(actor, Actor):
+            raise ValidationError("actor must be a finance_crm.security.Actor", path="$.actor")
+        return SqlUnitOfWork(self, actor, read_only=read_only)
+
+    def _check_schema(self, connection: sa.Connection) -> None:
+        if self._schema_checked:
+            return
+        found = current_revision(connection)
+        if found != head_revision():
+            state = "not installed" if found is None else f"at revision {found}"
+            raise SchemaNotReady(
+                f"the finance_crm schema is {state}, this library needs {head_revision()}: "
+                "call store.upgrade_schema() or finance_crm.upgrade_schema(engine) first"
+            )
+        self._schema_checked = True
+
+
+class SqlUnitOfWork:
+    """One transaction on a :class:`SqlStore`."""
+
+    def __init__(self, store: SqlStore, actor: Actor, *, read_only: bool = False) -> None:
+        self._store = store
+        self.actor = actor
+        self.read_only = read_only
+        self._codec = RowCodec(store.dialect_name)
+        self._connection: sa.Connection | None = None
+        self._session: Session | None = None
+        self._transaction: sa.Transaction | None = None
+        self._owns_connection = False
+        self.customers = SqlCustomerRepository(self)
+        self.audit = SqlAuditTrail(self)
+        self.outbox = SqlOutbox(self)
+        placeholder = self._codec.placeholder
+        self._insert_audit = _insert("crm_audit_log", AUDIT_COLUMNS, placeholder)
+        self._insert_outbox = _insert("crm_outbox", OUTBOX_COLUMNS, placeholder)
+
+    # -- transaction ----------------------------------------------------------------
+
+    @property
+    def connection(self) -> sa.Connection:
+        if self._connection is None:
+            raise StorageError("this unit of work is not open; use it in a with block")
+        return self._connection
+
+    def __enter__(self) -> Self:
+        bind = self._store.bind
+        with mapped_errors():
+            if isinstance(bind, sa.Engine):
+                self._connection = bind.connect()
+                self._owns_connection = True
+                self._begin_owned()
+            elif isinstance(bind, sessionmaker):
+                self._session = bind()
+                self._connection = self._session.connection()
+                self._owns_connection = True
+                self._begin_owned()
+            else:
+                host = bind.connection() if isinstance(bind, Session) else bind
+                self._connection = host
+                if self._store.dialect_name == "sqlite" and not host.in_transaction():
+                    host.begin()
+                if self._store.dialect_name == "sqlite":
+                    # A SAVEPOINT outside a driver-level transaction would commit on
+                    # release; open the host's transaction for real first.
+                    driver = host.connection.driver_connection
+                    if not getattr(driver, "in_transaction", True):
+                        host.exec_driver_sql("BEGIN IMMEDIATE")
+                self._transaction = host.begin_nested()
+            try:
+                self._store._check_schema(self._connection)
+            except BaseException:
+                self._close(commit=False)
+                raise
+        return self
+
+    def _begin_owned(self) -> None:
+        connection = self.connection
+        if self._store.dialect_name == "sqlite":
+            # pysqlite would BEGIN (deferred) lazily before the first write; a deferred
+            # transaction that later needs the write lock fails with "database is locked"
+            # instead of waiting, so writers take the lock up front.
+            driver = connection.connection.driver_connection
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            if not getattr(driver, "in_transaction", False):
+                connection.exec_driver_sql("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
+        elif self._session is None and not connection.in_transaction():
+            connection.begin()
+        if self.read_only and self._store.dialect_name == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close(commit=False)
+
+    def _close(self, *, commit: bool) -> None:
+        try:
+            if self._connection is not None:
+                self._finish(commit=commit)
+        finally:
+            if self._owns_connection:
+                if self._session is not None:
+                    self._session.close()
+                elif self._connection is not None:
+                    self._connection.close()
+            self._connection = None
+            self._session = None
+            self._transaction = None
+
+    def _finish(self, *, commit: bool) -> None:
+        with mapped_errors():
+            if self._transaction is not None:  # a savepoint in the host's transaction
+                if self._transaction.is_active:
+                    if commit:
+                        self._transaction.commit()
+                    else:
+                        self._transaction.rollback()
+            elif self._session is not None:
+                if commit:
+                    self._session.commit()
+                else:
+                    self._session.rollback()
+            else:
+                connection = self.connection
+                if commit:
+                    connection.commit()
+                else:
+                    connection.rollback()
+
+    def commit(self) -> None:
+        """Commit (or, joined to a host transaction, release the savepoint)."""
+        self._finish(commit=True)
+        if self._transaction is not None and self._connection is not None:
+            # Later work in the same unit of work gets a fresh savepoint.
+            self._transaction = self._connection.begin_nested()
+        elif self._connection is not None and self._owns_connection:
+            self._begin_owned()
+
+    def rollback(self) -> None:
+        self._finish(commit=False)
+        if self._transaction is not None and self._connection is not None:
+            self._transaction = self._connection.begin_nested()
+        elif self._connection is not None and self._owns_connection:
+            self._begin_owned()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with mapped_errors():
+            nested = self.connection.begin_nested()
+        try:
+            yield
+        except BaseException:
+            with mapped_errors():
+                if nested.is_active:
+                    nested.rollback()
+            raise
+        else:
+            with mapped_errors():
+                nested.commit()
+
+    # -- helpers for the repositories ------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self._connection is None:
+            raise StorageError("this unit of work is not open; use it in a with block")
+        if self.read_only:
+            raise ConflictError("this unit of work is read-only; open one with read_only=False")
+
+    def _now(self) -> datetime.datetime:
+        return self._store.clock.now()
+
+    def _audit_row(
+        self,
+        action: str,
+        customer: Customer,
+        changes: dict[str, Any],
+        now: datetime.datetime,
+    ) -> tuple[Any, ...]:
+        codec = self._codec
+        return (
+            codec.instant(now),
+            self.actor.id,
+            action,
+            "customer",
+            str(customer.id),
+            customer.version,
+            codec.json(changes),
+        )
+
+    def _write_audit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            self.connection.exec_driver_sql(self._insert_audit, list(rows))
+
+    def _write_events(self, events: Sequence[DomainEvent]) -> None:
+        if not events:
+            return
+        codec, converter = self._codec, self._store.converter
+        rows = [
+            (
+                codec.uuid(e.event_id),
+                e.event_type,
+                e.aggregate_id,
+                codec.instant(e.occurred_at),
+                json.dumps(converter.unstructure(e), separators=(",", ":"), ensure_ascii=False),
+            )
+            for e in events
+        ]
+        self.connection.exec_driver_sql(self._insert_outbox, rows)
+
+
+def _insert(table: str, columns: Sequence[str], placeholder: str) -> str:
+    marks = ", ".join([placeholder] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"

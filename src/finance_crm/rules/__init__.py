@@ -1,0 +1,23 @@
+"""Rules: small strategy objects a bank replaces (tier thresholds, masking, calendars, ...).
+
+Each rule is a one-method Protocol with a sensible default. The word *policy* is kept
+for insurance policies.
+"""
+
+from finance_crm.calendar import BusinessCalendar, HolidayCalendar, WeekendCalendar, china_calendar
+from finance_crm.money import RoundingMode
+from finance_crm.security import MaskingRule, StandardMasking, Unmasked
+from finance_crm.services.customer_import import CustomerRowReader, FlatCustomerRows
+
+__all__ = [
+    "BusinessCalendar",
+    "CustomerRowReader",
+    "FlatCustomerRows",
+    "HolidayCalendar",
+    "MaskingRule",
+    "RoundingMode",
+    "StandardMasking",
+    "Unmasked",
+    "WeekendCalendar",
+    "china_calendar",
+]
