@@ -42,12 +42,14 @@ def _masked_custom(value: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _render(name: str, value: Any, converter: WireConverter) -> Any:
+def _render(field: attrs.Attribute[Any], value: Any, converter: WireConverter) -> Any:
+    name = field.name
     if value is None or value == () or value == {}:
         return None if value is None else converter.unstructure(value)
     if name in PERSONAL_CUSTOMER_FIELDS:
-        # repr of the domain objects is masked by construction (see finance_crm.security).
-        return repr(value)
+        # The field's own masked repr (plain values), or the masked repr of the domain
+        # objects it holds (see finance_crm.security).
+        return field.repr(value) if callable(field.repr) else repr(value)
     if name == "custom_attributes":
         return _masked_custom(value)
     return converter.unstructure(value)
@@ -74,7 +76,7 @@ def customer_changes(
         if before is None and (new is None or new == () or new == {} or new == frozenset()):
             continue
         changes[name] = {
-            "before": _render(name, old, converter),
-            "after": _render(name, new, converter),
+            "before": _render(field, old, converter),
+            "after": _render(field, new, converter),
         }
     return changes

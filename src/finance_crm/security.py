@@ -219,17 +219,13 @@ class StandardMasking:
     is masked completely. Each kind that keeps characters at its ends takes a
     :class:`Keep` (or a ``(first, last)`` tuple):
 
-    ============== ===================== ==========================================
-    kind           default               example
-    ============== ===================== ==========================================
-    ID_NUMBER      ``id_number=(1, 1)``  ``110105199003071234`` -> ``1****************4``
-    MOBILE         ``mobile=(3, 4)``     ``13812345678`` -> ``138****5678``
-    PHONE          ``phone=(0, 4)``      ``010-62345678`` -> ``***-****5678``
-    CARD_NUMBER    ``card_number=(6,4)`` ``6222021234567890`` -> ``622202******7890``
-    ACCOUNT_NUMBER ``account_number=``   as for cards
-    EMAIL          ``email=(1, 0)``      ``zhang@example.com`` -> ``z****@example.com``
-    ADDRESS        ``address=(6, 0)``    ``北京市朝阳区建国路88号`` -> ``北京市朝阳区******``
-    ============== ===================== ==========================================
+    * ``id_number=(1, 1)``: ``110105199003071234`` -> ``1****************4``
+    * ``mobile=(3, 4)``: ``13812345678`` -> ``138****5678``
+    * ``phone=(0, 4)`` (landline, fax): ``010-62345678`` -> ``***-****5678``
+    * ``card_number=(6, 4)``: ``6222021234567890`` -> ``622202******7890``
+    * ``account_number=(6, 4)``: as for cards
+    * ``email=(1, 0)``, on the local part: ``zhang@example.com`` -> ``z****@example.com``
+    * ``address=(6, 0)``: ``北京市朝阳区建国路88号`` -> ``北京市朝阳区******``
 
     Further rules:
 

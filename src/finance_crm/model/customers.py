@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self, TypeAlias
 
 import attrs
 
+from finance_crm.clock import ensure_utc
 from finance_crm.errors import BusinessRuleViolation, Problem, ValidationError
 from finance_crm.ids import CustomerId, new_customer_id
 from finance_crm.model.documents import EmailAddress, IdDocumentType, IdentityDocument, Phone
@@ -28,6 +29,7 @@ from finance_crm.model.events import (
     CustomerStatusChanged,
     DomainEvent,
 )
+from finance_crm.money import Money
 from finance_crm.security import PersonalDataKind, masked, refuse_authentication_data
 
 __all__ = [
@@ -160,8 +162,15 @@ def _is_utc(_inst: object, attribute: attrs.Attribute[Any], value: object) -> No
     if not isinstance(value, datetime.datetime) or value.utcoffset() != datetime.timedelta(0):
         raise _problem(
             f"$.{attribute.name}",
-            "must be a timezone-aware instant in UTC; convert with finance_crm.clock.ensure_utc",
+            "must be a timezone-aware instant (naive datetimes are refused: say which zone)",
         )
+
+
+def _to_utc(value: Any) -> Any:
+    """Aware instants become UTC; anything else is left for the validator to refuse."""
+    if isinstance(value, datetime.datetime) and value.utcoffset() is not None:
+        return ensure_utc(value)
+    return value
 
 
 def _optional_utc(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -238,7 +247,9 @@ class MarketingConsent:
     purpose: str = attrs.field(default="marketing", validator=_non_blank)
     valid_from: datetime.date = attrs.field(validator=_plain_date)
     valid_until: datetime.date | None = attrs.field(default=None, validator=_plain_date)
-    withdrawn_at: datetime.datetime | None = attrs.field(default=None, validator=_optional_utc)
+    withdrawn_at: datetime.datetime | None = attrs.field(
+        default=None, converter=_to_utc, validator=_optional_utc
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.valid_until is not None and self.valid_until < self.valid_from:
@@ -319,7 +330,7 @@ class Customer:
     id: CustomerId
     customer_number: str = attrs.field()
     status: LifecycleStatus = attrs.field(validator=attrs.validators.instance_of(LifecycleStatus))
-    opened_at: datetime.datetime = attrs.field(validator=_is_utc)
+    opened_at: datetime.datetime = attrs.field(converter=_to_utc, validator=_is_utc)
     identity_documents: tuple[IdentityDocument, ...] = attrs.field(
         default=(), validator=_tuple_of(IdentityDocument)
     )
@@ -605,6 +616,10 @@ class CorporateCustomer(Customer):
     )
     industry: str | None = None
     size: EnterpriseSize | None = None
+    registered_capital: Money | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Money))
+    )
+    """Registered capital (注册资本), exact Money."""
 
     def _kind_problems(self) -> list[Problem]:
         if sum(1 for c in self.contacts if c.is_primary) > 1:
@@ -636,6 +651,7 @@ class CorporateCustomer(Customer):
         contacts: Iterable[CorporateContact] = (),
         industry: str | None = None,
         size: EnterpriseSize | None = None,
+        registered_capital: Money | None = None,
         phones: Iterable[Phone] = (),
         emails: Iterable[EmailAddress] = (),
         addresses: Iterable[Address] = (),
@@ -656,6 +672,7 @@ class CorporateCustomer(Customer):
             contacts=tuple(contacts),
             industry=industry,
             size=size,
+            registered_capital=registered_capital,
             phones=tuple(phones),
             emails=tuple(emails),
             addresses=tuple(addresses),

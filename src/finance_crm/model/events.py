@@ -10,6 +10,7 @@ import datetime
 
 import attrs
 
+from finance_crm.clock import ensure_utc
 from finance_crm.ids import CustomerId, EventId, new_event_id
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
 class DomainEvent:
     """Base of every event: when it happened (UTC) and its own id for de-duplication."""
 
-    occurred_at: datetime.datetime
+    occurred_at: datetime.datetime = attrs.field(converter=ensure_utc)
     event_id: EventId = attrs.field(factory=new_event_id)
 
     @property

@@ -19,8 +19,8 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -46,6 +46,9 @@ __all__ = [
     "RowError",
     "import_customers",
 ]
+
+
+T = TypeVar("T")
 
 
 class ImportMode(enum.Enum):
@@ -222,10 +225,15 @@ class FlatCustomerRows:
         )
         id_type = _enum(row, "id_type", IdDocumentType) or default_type
         id_number = _text(row, "id_number")
+        country = _text(row, "id_country") or "CN"
         documents = (
             (
-                IdentityDocument(
-                    type=id_type, number=id_number, issuing_country=_text(row, "id_country") or "CN"
+                _in_column(
+                    "id_number",
+                    IdentityDocument,
+                    type=id_type,
+                    number=id_number,
+                    issuing_country=country,
                 ),
             )
             if id_number
@@ -247,8 +255,8 @@ class FlatCustomerRows:
             "at": at,
             "identity_documents": documents,
             "status": _enum(row, "status", LifecycleStatus) or LifecycleStatus.ACTIVE,
-            "phones": (Phone(number=mobile),) if mobile else (),
-            "emails": (EmailAddress(email),) if email else (),
+            "phones": (_in_column("mobile", Phone, number=mobile),) if mobile else (),
+            "emails": (_in_column("email", EmailAddress, email),) if email else (),
             "risk_level": RiskLevel(int(risk)) if risk else None,
             "tags": [t.strip() for t in tags.split(";") if t.strip()] if tags else (),
             "custom_attributes": custom,
@@ -256,6 +264,14 @@ class FlatCustomerRows:
         if kind is CustomerKind.INDIVIDUAL:
             return IndividualCustomer.open(name=name, birthday=_date(row, "birthday"), **common)
         return CorporateCustomer.open(legal_name=name, industry=_text(row, "industry"), **common)
+
+
+def _in_column(column: str, cls: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Build a value object; its problems are reported against ``column``."""
+    try:
+        return cls(*args, **kwargs)
+    except ValidationError as exc:
+        raise ValidationError(Problem(f"$.{column}", p.message) for p in exc.problems) from None
 
 
 class _RollBack(Exception):

@@ -1,0 +1,14 @@
+"""Test support for finance_crm and for hosts that build on it.
+
+* :class:`StoreContract`: the contract suite every store must pass (subclass it and
+  provide a ``store`` fixture).
+* :mod:`finance_crm.testing.factories`: valid customers with checksum-correct ids.
+* :mod:`finance_crm.testing.postgres`: throwaway PostgreSQL databases for tests.
+
+This package imports pytest; import it from tests only.
+"""
+
+from finance_crm.testing.contracts import StoreContract
+from finance_crm.testing.factories import make_corporate, make_individual, resident_id_for
+
+__all__ = ["StoreContract", "make_corporate", "make_individual", "resident_id_for"]
