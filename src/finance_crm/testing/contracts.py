@@ -122,7 +122,7 @@ class StoreContract:
 
     def test_consent_withdrawal_round_trips_as_utc(self, store: Store, actor: Actor) -> None:
         customer = make_individual(3)
-        withdrawn, events = customer.withdraw_consent(
+        withdrawn, _events = customer.withdraw_consent(
             Channel.SMS, "marketing", at=datetime.datetime(2025, 3, 1, 18, 0, tzinfo=_CST)
         )
         self._add(store, actor, withdrawn)
