@@ -42,14 +42,15 @@ __all__ = ["SqlStore", "SqlUnitOfWork"]
 
 Bind = sa.Engine | sa.Connection | Session | sessionmaker[Session]
 
-_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.close()
+    return on_connect
 
 
 class SqlStore:
@@ -84,18 +85,26 @@ class SqlStore:
             )
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Clock | None = None, **engine_options: Any) -> SqlStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        sqlite_busy_timeout: float = 30.0,
+        **engine_options: Any,
+    ) -> SqlStore:
         """Build an engine for ``url`` (owned, and disposed by :meth:`close`).
 
         For a SQLite file, WAL journaling is switched on (readers never block the
-        writer), with foreign keys and a 30 s busy timeout on every connection.
+        writer), with foreign keys on every connection; a writer waits up to
+        ``sqlite_busy_timeout`` seconds for another writer before ``ConflictError``.
         """
         try:
             engine = sa.create_engine(url, **engine_options)
         except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
             raise ValidationError(f"cannot use this database URL: {exc}", path="$.url") from None
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "connect", _sqlite_pragmas(int(sqlite_busy_timeout * 1000)))
             database = engine.url.database
             if database and database != ":memory:" and not database.startswith("file::memory"):
                 with mapped_errors(), engine.connect() as connection:
@@ -270,18 +279,22 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         """Commit (or, joined to a host transaction, release the savepoint)."""
         self._finish(commit=True)
-        if self._transaction is not None and self._connection is not None:
-            # Later work in the same unit of work gets a fresh savepoint.
-            self._transaction = self._connection.begin_nested()
-        elif self._connection is not None and self._owns_connection:
-            self._begin_owned()
+        self._restart()
 
     def rollback(self) -> None:
         self._finish(commit=False)
-        if self._transaction is not None and self._connection is not None:
-            self._transaction = self._connection.begin_nested()
-        elif self._connection is not None and self._owns_connection:
-            self._begin_owned()
+        self._restart()
+
+    def _restart(self) -> None:
+        """Later work in the same unit of work runs in a fresh transaction (or savepoint)."""
+        with mapped_errors():
+            if self._transaction is not None and self._connection is not None:
+                self._transaction = self._connection.begin_nested()
+            elif self._session is not None:
+                self._connection = self._session.connection()  # commit released the old one
+                self._begin_owned()
+            elif self._connection is not None and self._owns_connection:
+                self._begin_owned()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
