@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
@@ -462,6 +463,7 @@ def normalise_key(key: str) -> str:
     return _UNDERSCORES.sub("_", text).strip("_")
 
 
+@functools.lru_cache(maxsize=4096)  # bulk imports ask about the same few keys per row
 def _is_authentication_key(key: str) -> bool:
     norm = normalise_key(key)
     return norm in AUTHENTICATION_DATA_KEYS or norm.endswith(_AUTHENTICATION_SUFFIXES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Any
 
 import pendulum
@@ -19,6 +20,7 @@ JSON_DOCUMENT = sa.JSON().with_variant(JSONB(), "postgresql")
 """JSON text on SQLite, ``jsonb`` on PostgreSQL."""
 
 
+@functools.lru_cache(maxsize=256)  # a batch stamps every row with the same few instants
 def sqlite_datetime(value: datetime.datetime) -> str:
     """The text SQLite stores for a UTC instant (naive UTC, microseconds)."""
     return value.astimezone(datetime.UTC).strftime(SQLITE_DATETIME_FORMAT)
