@@ -156,3 +156,26 @@ def test_fenced_blocks_are_parsed() -> None:
         ("python", "y = x + 1\n", 18, False),
         ("pycon", ">>> 1\n", 22, False),
     ]
+
+
+def test_api_page_lists_every_exported_name_under_its_module() -> None:
+    import finance_crm
+
+    text = (DOCS / "api.md").read_text("utf-8")
+    section = text[text.index("The names exported by `finance_crm`") :]
+    section = section[: section.index("\n## ")]
+    listed: dict[str, str] = {}
+    module = ""
+    for line in section.splitlines():
+        heading = re.match(r"- \{py:mod\}`([\w.]+)`:", line)
+        if heading:
+            module = heading[1]
+        elif line.startswith("- "):
+            module = "finance_crm"
+        for name in re.findall(r"`(\w+)`", line.split(":", 1)[-1]):
+            if name != "finance_crm":
+                listed[name] = module
+    assert sorted(listed) == sorted(finance_crm.__all__)
+    for name, where in listed.items():
+        obj = getattr(finance_crm, name)
+        assert getattr(obj, "__module__", where) == where, f"{name} is defined elsewhere"

@@ -31,7 +31,7 @@ import pendulum
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from finance_crm.errors import CrmError, Problem, ValidationError
+from finance_crm.errors import AuthenticationDataRefused, CrmError, Problem, ValidationError
 from finance_crm.model.customers import (
     CorporateCustomer,
     Customer,
@@ -184,7 +184,7 @@ def _is_set_type(t: Any) -> bool:
     return get_origin(t) in (frozenset, set) or t in (frozenset, set)
 
 
-def _json_value(value: object, _: type) -> dict[str, Any]:
+def _json_value(value: object, _: type) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise _expect("an object", value)
     problems: list[Problem] = []
@@ -200,8 +200,11 @@ class WireConverter(cattrs.Converter):
     def structure(self, obj: Any, cl: Any) -> Any:
         try:
             return super().structure(obj, cl)
+        except RecursionError:
+            raise ValidationError("nested too deeply", path="$") from None
         except Exception as exc:  # every failure becomes one ValidationError
-            raise ValidationError(_problems(exc, "$")) from None
+            kind = AuthenticationDataRefused if _refused_authentication(exc) else ValidationError
+            raise kind(_problems(exc, "$")) from None
 
     def structure_inner(self, obj: Any, cl: Any) -> Any:
         """Structure without translating errors (for hooks that nest structuring)."""
@@ -213,6 +216,10 @@ class WireConverter(cattrs.Converter):
             data = json.loads(text, parse_constant=_refuse_constant)
         except _Refused as exc:
             raise ValidationError(str(exc), path="$") from None
+        except RecursionError:
+            raise ValidationError("JSON nested too deeply", path="$") from None
+        except UnicodeDecodeError:
+            raise ValidationError("malformed JSON: not valid UTF-8 text", path="$") from None
         except ValueError as exc:  # JSONDecodeError, or an integer too long to parse
             where = (
                 f"line {exc.lineno} column {exc.colno}"
@@ -228,6 +235,14 @@ class WireConverter(cattrs.Converter):
         return json.dumps(
             self.unstructure(obj), ensure_ascii=False, sort_keys=True, separators=(",", ":")
         )
+
+
+def _refused_authentication(exc: BaseException) -> bool:
+    if isinstance(exc, AuthenticationDataRefused):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_refused_authentication(e) for e in exc.exceptions)
+    return False
 
 
 def _refuse_constant(name: str) -> Any:

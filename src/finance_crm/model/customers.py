@@ -10,10 +10,13 @@ Personal fields render masked in ``repr``/``str`` (see :mod:`finance_crm.securit
 
 from __future__ import annotations
 
+import copy
 import datetime
 import enum
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeAlias
 
 import attrs
@@ -85,6 +88,9 @@ _TRANSITIONS: Mapping[LifecycleStatus, frozenset[LifecycleStatus]] = {
 }
 
 
+_IDENTIFIED = frozenset({LifecycleStatus.ACTIVE, LifecycleStatus.DORMANT})
+
+
 class RiskLevel(enum.IntEnum):
     """Risk tolerance (风险承受能力), C1 conservative .. C5 aggressive."""
 
@@ -144,6 +150,24 @@ class EnterpriseSize(enum.Enum):
 
 def _problem(path: str, message: str) -> ValidationError:
     return ValidationError([Problem(path, message)])
+
+
+def _is(kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    """Like ``attrs.validators.instance_of`` but a ValidationError with a path, no value."""
+    names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise _problem(f"$.{attribute.name}", f"must be a {names}")
+
+    return check
+
+
+def _optional_text(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _non_blank(_inst, attribute, value)
 
 
 def _non_blank(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -222,17 +246,22 @@ def _check_json(value: object, path: str, problems: list[Problem]) -> None:
 
 def _custom_attributes(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     path = f"$.{attribute.name}"
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise _problem(path, "must be a mapping of string keys to JSON values")
     problems: list[Problem] = []
-    _check_json(value, path, problems)
+    _check_json(dict(value), path, problems)
     if problems:
         raise ValidationError(problems)
     refuse_authentication_data(value, path)
 
 
-def _freeze_mapping(value: Mapping[str, JsonValue] | None) -> dict[str, JsonValue]:
-    return {} if value is None else dict(value)
+def _freeze_mapping(value: Mapping[str, JsonValue] | None) -> Mapping[str, JsonValue]:
+    """A private, read-only copy: the caller's dict cannot change the customer later."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        return value  # the validator reports it
+    return MappingProxyType(copy.deepcopy(dict(value)))
 
 
 @attrs.frozen(kw_only=True)
@@ -243,9 +272,9 @@ class MarketingConsent:
     Past consents are kept, so "could we contact her on 1 March?" has an answer.
     """
 
-    channel: Channel = attrs.field(validator=attrs.validators.instance_of(Channel))
+    channel: Channel = attrs.field(validator=_is(Channel))
     purpose: str = attrs.field(default="marketing", validator=_non_blank)
-    valid_from: datetime.date = attrs.field(validator=_plain_date)
+    valid_from: datetime.date = attrs.field(validator=[_is(datetime.date), _plain_date])
     valid_until: datetime.date | None = attrs.field(default=None, validator=_plain_date)
     withdrawn_at: datetime.datetime | None = attrs.field(
         default=None, converter=_to_utc, validator=_optional_utc
@@ -264,10 +293,10 @@ class MarketingConsent:
 
 @attrs.frozen(kw_only=True)
 class Address:
-    kind: AddressKind = attrs.field(validator=attrs.validators.instance_of(AddressKind))
+    kind: AddressKind = attrs.field(validator=_is(AddressKind))
     line: str = attrs.field(validator=_non_blank, repr=masked(PersonalDataKind.ADDRESS))
-    city: str | None = None
-    province: str | None = None
+    city: str | None = attrs.field(default=None, validator=_optional_text)
+    province: str | None = attrs.field(default=None, validator=_optional_text)
     postal_code: str | None = attrs.field(default=None, repr=masked(PersonalDataKind.FREE_TEXT))
     country: str = attrs.field(default="CN", validator=_country)
 
@@ -277,10 +306,10 @@ class HouseholdMember:
     """A member of an individual customer's household (家庭成员)."""
 
     name: str = attrs.field(validator=_non_blank, repr=masked(PersonalDataKind.NAME))
-    relation: HouseholdRelation = attrs.field(
-        validator=attrs.validators.instance_of(HouseholdRelation)
+    relation: HouseholdRelation = attrs.field(validator=_is(HouseholdRelation))
+    customer_id: CustomerId | None = attrs.field(
+        default=None, validator=_is(uuid.UUID, optional=True)
     )
-    customer_id: CustomerId | None = None
     birthday: datetime.date | None = attrs.field(
         default=None, validator=_plain_date, repr=masked(PersonalDataKind.BIRTHDAY)
     )
@@ -291,8 +320,10 @@ class LegalRepresentative:
     """A company's legal representative (法定代表人): a person, identified by a document."""
 
     name: str = attrs.field(validator=_non_blank, repr=masked(PersonalDataKind.NAME))
-    identity_document: IdentityDocument | None = None
-    phone: Phone | None = None
+    identity_document: IdentityDocument | None = attrs.field(
+        default=None, validator=_is(IdentityDocument, optional=True)
+    )
+    phone: Phone | None = attrs.field(default=None, validator=_is(Phone, optional=True))
 
     def __attrs_post_init__(self) -> None:
         doc = self.identity_document
@@ -308,10 +339,12 @@ class CorporateContact:
     """A contact person at a corporate customer (联系人) and the role they play."""
 
     name: str = attrs.field(validator=_non_blank, repr=masked(PersonalDataKind.NAME))
-    role: ContactRole = attrs.field(validator=attrs.validators.instance_of(ContactRole))
+    role: ContactRole = attrs.field(validator=_is(ContactRole))
     phones: tuple[Phone, ...] = attrs.field(default=(), validator=_tuple_of(Phone))
-    email: EmailAddress | None = None
-    is_primary: bool = False
+    email: EmailAddress | None = attrs.field(
+        default=None, validator=_is(EmailAddress, optional=True)
+    )
+    is_primary: bool = attrs.field(default=False, validator=_is(bool))
 
 
 @attrs.frozen(kw_only=True, eq=True)
@@ -329,7 +362,7 @@ class Customer:
 
     id: CustomerId
     customer_number: str = attrs.field()
-    status: LifecycleStatus = attrs.field(validator=attrs.validators.instance_of(LifecycleStatus))
+    status: LifecycleStatus = attrs.field(validator=_is(LifecycleStatus))
     opened_at: datetime.datetime = attrs.field(converter=_to_utc, validator=_is_utc)
     identity_documents: tuple[IdentityDocument, ...] = attrs.field(
         default=(), validator=_tuple_of(IdentityDocument)
@@ -338,17 +371,17 @@ class Customer:
     emails: tuple[EmailAddress, ...] = attrs.field(default=(), validator=_tuple_of(EmailAddress))
     addresses: tuple[Address, ...] = attrs.field(default=(), validator=_tuple_of(Address))
     risk_level: RiskLevel | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(RiskLevel))
+        default=None, validator=_is(RiskLevel, optional=True)
     )
     preferred_channels: tuple[Channel, ...] = attrs.field(default=(), validator=_tuple_of(Channel))
     consents: tuple[MarketingConsent, ...] = attrs.field(
         default=(), validator=_tuple_of(MarketingConsent)
     )
     tags: frozenset[str] = attrs.field(default=frozenset())
-    custom_attributes: dict[str, JsonValue] = attrs.field(
+    custom_attributes: Mapping[str, JsonValue] = attrs.field(
         factory=dict, converter=_freeze_mapping, validator=_custom_attributes, hash=False
     )
-    version: int = 1
+    version: int = attrs.field(default=1, validator=_is(int))
 
     @customer_number.validator
     def _check_number(self, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -388,11 +421,12 @@ class Customer:
                         f"use one of: {', '.join(_allowed_types(self.kind))}",
                     )
                 )
-        if self.status is not LifecycleStatus.PROSPECT and not self.identity_documents:
+        # KYC: serving customers are identified; a prospect closed before KYC never was.
+        if self.status in _IDENTIFIED and not self.identity_documents:
             problems.append(
                 Problem(
                     "$.identity_documents",
-                    "a customer beyond prospect needs at least one identity document (KYC)",
+                    "an active or dormant customer needs at least one identity document (KYC)",
                 )
             )
         if len(set(self.preferred_channels)) != len(self.preferred_channels):
@@ -447,6 +481,8 @@ class Customer:
         self, new_status: LifecycleStatus, *, at: datetime.datetime, reason: str | None = None
     ) -> tuple[Self, list[DomainEvent]]:
         """Move along the lifecycle; a closed customer is never reopened."""
+        if not isinstance(new_status, LifecycleStatus):
+            raise _problem("$.status", "must be a LifecycleStatus")
         if new_status not in _TRANSITIONS[self.status]:
             raise BusinessRuleViolation(
                 f"a {self.status.value} customer cannot become {new_status.value}; allowed: "
@@ -466,6 +502,8 @@ class Customer:
         self, consent: MarketingConsent, *, at: datetime.datetime
     ) -> tuple[Self, list[DomainEvent]]:
         """Record a consent; earlier consents for the same channel and purpose stay as history."""
+        if not isinstance(consent, MarketingConsent):
+            raise _problem("$.consent", "must be a MarketingConsent")
         if self.status is LifecycleStatus.CLOSED:
             raise BusinessRuleViolation("a closed customer cannot grant marketing consent")
         new = attrs.evolve(self, consents=(*self.consents, consent))
@@ -483,6 +521,8 @@ class Customer:
         self, channel: Channel, purpose: str, *, at: datetime.datetime
     ) -> tuple[Self, list[DomainEvent]]:
         """Withdraw every consent for ``channel``/``purpose`` that is not already withdrawn."""
+        if not isinstance(channel, Channel):
+            raise _problem("$.channel", "must be a Channel")
         touched = False
         consents: list[MarketingConsent] = []
         for consent in self.consents:
@@ -513,6 +553,12 @@ def _allowed_types(kind: CustomerKind) -> list[str]:
     ]
 
 
+def _tag_set(tags: Iterable[str]) -> frozenset[str]:
+    if isinstance(tags, str):
+        raise _problem("$.tags", "give a list of tags, not one string")
+    return frozenset(tags)
+
+
 def _opened_fields(
     customer_id: CustomerId | None, status: LifecycleStatus, at: datetime.datetime
 ) -> dict[str, Any]:
@@ -530,7 +576,7 @@ class IndividualCustomer(Customer):
         default=None, validator=_plain_date, repr=masked(PersonalDataKind.BIRTHDAY)
     )
     nationality: str = attrs.field(default="CN", validator=_country)
-    occupation: str | None = None
+    occupation: str | None = attrs.field(default=None, validator=_optional_text)
     household: tuple[HouseholdMember, ...] = attrs.field(
         default=(), validator=_tuple_of(HouseholdMember)
     )
@@ -598,7 +644,7 @@ class IndividualCustomer(Customer):
             household=tuple(household),
             nationality=nationality,
             occupation=occupation,
-            tags=frozenset(tags),
+            tags=_tag_set(tags),
             custom_attributes=custom_attributes,
         )
 
@@ -610,14 +656,18 @@ class CorporateCustomer(Customer):
     kind: ClassVar[CustomerKind] = CustomerKind.CORPORATE
 
     legal_name: str = attrs.field(validator=_non_blank)
-    legal_representative: LegalRepresentative | None = None
+    legal_representative: LegalRepresentative | None = attrs.field(
+        default=None, validator=_is(LegalRepresentative, optional=True)
+    )
     contacts: tuple[CorporateContact, ...] = attrs.field(
         default=(), validator=_tuple_of(CorporateContact)
     )
-    industry: str | None = None
-    size: EnterpriseSize | None = None
+    industry: str | None = attrs.field(default=None, validator=_optional_text)
+    size: EnterpriseSize | None = attrs.field(
+        default=None, validator=_is(EnterpriseSize, optional=True)
+    )
     registered_capital: Money | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Money))
+        default=None, validator=_is(Money, optional=True)
     )
     """Registered capital (注册资本), exact Money."""
 
@@ -679,6 +729,6 @@ class CorporateCustomer(Customer):
             risk_level=risk_level,
             preferred_channels=tuple(preferred_channels),
             consents=tuple(consents),
-            tags=frozenset(tags),
+            tags=_tag_set(tags),
             custom_attributes=custom_attributes,
         )

@@ -91,7 +91,7 @@ def customer_to_row(
         "updated_at": updated_at,
         "version": customer.version,
         "profile": profile,
-        "custom_attributes": customer.custom_attributes,
+        "custom_attributes": dict(customer.custom_attributes),
     }
 
 

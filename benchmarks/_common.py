@@ -1,0 +1,174 @@
+"""Helpers shared by the benchmarks: work files, child processes, figures, synthetic rows.
+
+This module imports only the standard library and ``finance_crm.model.documents`` (for
+:func:`make_resident_id`), so a baseline child process stays free of SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from finance_crm.model.documents import make_resident_id
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+WORK_DIR = BENCH_DIR / ".work"
+RUN_PY = BENCH_DIR / "run.py"
+
+
+# -- work files ---------------------------------------------------------------------------
+
+
+def fresh_dir(name: str) -> Path:
+    """``benchmarks/.work/<name>``, emptied: every run starts from nothing."""
+    path = WORK_DIR / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def remove_db(path: Path) -> None:
+    """Delete a SQLite file and its WAL/shared-memory companions."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def file_mb(path: Path) -> float:
+    return round(path.stat().st_size / 2**20, 1) if path.exists() else 0.0
+
+
+# -- figures ------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (Linux reports kilobytes, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 2**20 if sys.platform == "darwin" else 2**10
+    return round(peak / scale, 1)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of ``values`` (which need not be sorted)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def ratio(ours: float, baseline: float) -> float | None:
+    return round(ours / baseline, 2) if baseline > 0 else None
+
+
+def environment() -> dict[str, Any]:
+    """Versions that make a figure comparable with another machine's."""
+    import sqlalchemy  # the parent process only; children report their own figures
+
+    return {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sqlalchemy.__version__,
+        "platform": platform.platform(terse=True),
+        "cpus": os.cpu_count(),
+    }
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Print the result as the last line: one JSON object."""
+    print(json.dumps(result, ensure_ascii=False, separators=(", ", ": ")), flush=True)
+
+
+# -- child processes ----------------------------------------------------------------------
+
+
+def run_part(bench: str, part: str, options: Sequence[str]) -> dict[str, Any]:
+    """Run ``run.py bench --part part`` in a fresh interpreter; return its JSON line.
+
+    A child per side means each side's peak RSS is its own, and neither side's
+    imports or garbage linger in the other's measurement.
+    """
+    command = [sys.executable, str(RUN_PY), bench, "--part", part, *options]
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, check=False
+    )
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        sys.stdout.write(completed.stdout)
+        raise SystemExit(f"{bench} --part {part} failed with exit code {completed.returncode}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["process_seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+# -- synthetic customers ------------------------------------------------------------------
+
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_GIVEN_NAMES = ("伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳")
+_REGIONS = ("110105", "310104", "440305", "330106", "320508", "510107", "420106", "610113")
+_TAGS = ("", "vip", "retail;payroll", "vip;wealth;retail")
+_FIRST_BIRTHDAY = datetime.date(1950, 1, 1).toordinal()
+_BIRTHDAYS = 365 * 50  # 1950-2000
+SEQUENCES_PER_DAY = 1000  # a resident ID's 3-digit sequence
+CAPACITY = SEQUENCES_PER_DAY * _BIRTHDAYS * len(_REGIONS)  # distinct resident IDs
+
+
+def customer_number(i: int) -> str:
+    return f"C{i:010d}"
+
+
+def synthetic_rows(
+    n: int, *, start: int = 0, marks: list[float] | None = None, every: int = 1000
+) -> Iterator[dict[str, str]]:
+    """Rows ``start .. start+n-1`` in the :class:`FlatCustomerRows` layout, generated lazily.
+
+    Deterministic and cheap (a resident ID is ``make_resident_id`` with the birthday
+    changing every 1,000 rows); every row is valid and its customer number and resident
+    ID are unique up to :data:`CAPACITY` rows. Half the rows have an e-mail address.
+    If ``marks`` is given, ``time.perf_counter()`` is appended to it before every
+    ``every``-th row: the batch boundaries of an import with ``batch_size=every``
+    (an interval covers reading one batch and writing it).
+    """
+    if start + n > CAPACITY:
+        raise ValueError(f"at most {CAPACITY} distinct synthetic customers")
+    clock = time.perf_counter
+    region = birthday = ""
+    birth = datetime.date.min
+    for i in range(start, start + n):
+        if marks is not None and (i - start) % every == 0:
+            marks.append(clock())
+        sequence = i % SEQUENCES_PER_DAY
+        if sequence == 0 or not region:
+            block, day = divmod(i // SEQUENCES_PER_DAY, _BIRTHDAYS)
+            birth = datetime.date.fromordinal(_FIRST_BIRTHDAY + day)
+            region = _REGIONS[block]
+            birthday = birth.isoformat()
+        yield {
+            "customer_number": f"C{i:010d}",
+            "name": _SURNAMES[i % 20] + _GIVEN_NAMES[i % 13],
+            "id_number": make_resident_id(region, birth, sequence),
+            "birthday": birthday,
+            "mobile": f"13{i % 1_000_000_000:09d}",
+            "email": f"u{i}@example.com" if i % 2 == 0 else "",
+            "risk_level": str(1 + i % 5),
+            "tags": _TAGS[i % 4],
+        }
+    if marks is not None and n % every == 0:
+        marks.append(clock())  # the end of the last full batch (a partial one is not timed)
+
+
+def batch_times_ms(marks: Sequence[float]) -> list[float]:
+    """Milliseconds between successive batch boundaries recorded by :func:`synthetic_rows`."""
+    return [(b - a) * 1000 for a, b in zip(marks, marks[1:], strict=False)]
