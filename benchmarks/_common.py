@@ -7,6 +7,7 @@ This module imports only the standard library and ``finance_crm.model.documents`
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,11 @@ def file_mb(path: Path) -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size (Linux reports kilobytes, macOS bytes)."""
+    """This process's peak resident set size (Linux reports kilobytes, macOS bytes).
+
+    On Linux a child started by ``exec`` inherits its parent's ``ru_maxrss`` as a floor,
+    so the parent process of a benchmark stays lean: it never imports SQLAlchemy.
+    """
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     scale = 2**20 if sys.platform == "darwin" else 2**10
     return round(peak / scale, 1)
@@ -74,12 +80,10 @@ def ratio(ours: float, baseline: float) -> float | None:
 
 def environment() -> dict[str, Any]:
     """Versions that make a figure comparable with another machine's."""
-    import sqlalchemy  # the parent process only; children report their own figures
-
     return {
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": sqlalchemy.__version__,
+        "sqlalchemy": metadata.version("sqlalchemy"),
         "platform": platform.platform(terse=True),
         "cpus": os.cpu_count(),
     }
@@ -171,4 +175,4 @@ def synthetic_rows(
 
 def batch_times_ms(marks: Sequence[float]) -> list[float]:
     """Milliseconds between successive batch boundaries recorded by :func:`synthetic_rows`."""
-    return [(b - a) * 1000 for a, b in zip(marks, marks[1:], strict=False)]
+    return [(b - a) * 1000 for a, b in itertools.pairwise(marks)]

@@ -7,7 +7,14 @@ errors. The package is installed in editable mode, so autodoc imports it without
 
 from __future__ import annotations
 
+import logging
+
 import finance_crm
+
+# furo's dependency a11y_pygments calls logging.basicConfig(level=INFO) when imported, and
+# autodoc imports Alembic (finance_crm.adapters.sql.schema), whose INFO lines would then
+# flood the build output. They are not warnings; keep them out of the way.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 project = "finance_crm"
 author = "finance_crm developers"
@@ -32,10 +39,10 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # -- autodoc ------------------------------------------------------------------------------
-# Signatures keep their annotations as written in the source; the descriptions do not
-# repeat them. "description" mode would turn every pendulum/SQLAlchemy annotation into a
-# cross-reference that cannot resolve without intersphinx (harmless unless nitpicky, but
-# noisy for readers), so type hints stay in the signature only.
+# Type hints go into the parameter descriptions, where they read as prose next to the
+# docstring's own :param: text. Annotations that name pendulum, SQLAlchemy or attrs types
+# cannot be cross-referenced without intersphinx (no network here); with nitpicky off
+# they render as plain text and raise no warning.
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_member_order = "bysource"
@@ -43,6 +50,7 @@ autodoc_class_signature = "mixed"
 autodoc_preserve_defaults = True
 autodoc_default_options = {
     "members": True,
+    "undoc-members": True,
     "show-inheritance": True,
 }
 

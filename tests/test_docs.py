@@ -87,9 +87,7 @@ def _page_id(page: Path) -> str:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
-def test_python_blocks_run(
-    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = [b for b in python_blocks(page) if not b.skipped]
     if not blocks:
         pytest.skip(f"{_page_id(page)} has no Python examples to run")

@@ -1,9 +1,11 @@
 """What goes into an audit record: the changed fields, before and after, masked.
 
-Shared by every adapter so that the audit trail reads the same on all of them.
-Personal fields are recorded in their masked form (the same masking as ``repr``), so
-the audit log itself never becomes a copy of personal financial information; custom
-attributes keep their keys and mask their values.
+Shared by every adapter so that the audit trail reads the same on all of them. Values
+are in wire format (plain JSON), with personal values masked by the masking rule, so
+the audit log itself never becomes a copy of personal financial information: names,
+document numbers, phones, e-mail, addresses and birthdays are masked wherever they
+appear (also inside household members, contacts and the legal representative), and
+custom attributes keep their keys with masked values.
 """
 
 from __future__ import annotations
@@ -11,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from finance_crm.model.customers import Customer
-from finance_crm.security import DEFAULT_MASKING, PersonalDataKind
+from finance_crm.security import DEFAULT_MASKING, MaskingRule, PersonalDataKind
 from finance_crm.serialization import WireConverter
 
-__all__ = ["PERSONAL_CUSTOMER_FIELDS", "customer_changes"]
+__all__ = ["PERSONAL_CUSTOMER_FIELDS", "customer_changes", "masked_wire"]
 
 PERSONAL_CUSTOMER_FIELDS = frozenset(
     {
@@ -30,53 +30,98 @@ PERSONAL_CUSTOMER_FIELDS = frozenset(
         "household",
         "legal_representative",
         "contacts",
+        "custom_attributes",
     }
 )
 _NOT_AUDITED = frozenset({"version"})
+_EMPTY: tuple[Any, ...] = (None, [], {}, ())
+
+# Inside a personal field, which keys hold what kind of personal data.
+_KEY_KINDS = {
+    "name": PersonalDataKind.NAME,
+    "birthday": PersonalDataKind.BIRTHDAY,
+    "address": PersonalDataKind.EMAIL,
+    "line": PersonalDataKind.ADDRESS,
+    "postal_code": PersonalDataKind.FREE_TEXT,
+}
 
 
-def _masked_custom(value: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        key: DEFAULT_MASKING.mask(PersonalDataKind.FREE_TEXT, str(item))
-        for key, item in value.items()
-    }
+def _mask(value: Any, kind: PersonalDataKind, masking: MaskingRule) -> Any:
+    return None if value is None else masking.mask(kind, str(value))
 
 
-def _render(field: attrs.Attribute[Any], value: Any, converter: WireConverter) -> Any:
-    name = field.name
-    if value is None or value == () or value == {}:
-        return None if value is None else converter.unstructure(value)
-    if name in PERSONAL_CUSTOMER_FIELDS:
-        # The field's own masked repr (plain values), or the masked repr of the domain
-        # objects it holds (see finance_crm.security).
-        return field.repr(value) if callable(field.repr) else repr(value)
+def _mask_personal(value: Any, masking: MaskingRule, number_kind: PersonalDataKind) -> Any:
+    """Mask the personal leaves of one wire value by their key names."""
+    if isinstance(value, list):
+        return [_mask_personal(item, masking, number_kind) for item in value]
+    if not isinstance(value, dict):
+        return value
+    masked: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "number":
+            kind = number_kind
+            if value.get("kind") not in (None, "mobile"):  # a phone that is not a mobile
+                kind = PersonalDataKind.PHONE
+            elif "type" in value:  # an identity document
+                kind = PersonalDataKind.ID_NUMBER
+            masked[key] = _mask(item, kind, masking)
+        elif key in _KEY_KINDS:
+            masked[key] = _mask(item, _KEY_KINDS[key], masking)
+        elif key in ("phones", "phone", "identity_document", "email"):
+            masked[key] = _mask_personal(item, masking, number_kind)
+        else:
+            masked[key] = item
+    return masked
+
+
+def masked_wire(name: str, value: Any, masking: MaskingRule = DEFAULT_MASKING) -> Any:
+    """The audit form of one customer field's wire value."""
+    if value in _EMPTY or name not in PERSONAL_CUSTOMER_FIELDS:
+        return value
+    if name == "name":
+        return _mask(value, PersonalDataKind.NAME, masking)
+    if name == "birthday":
+        return _mask(value, PersonalDataKind.BIRTHDAY, masking)
     if name == "custom_attributes":
-        return _masked_custom(value)
-    return converter.unstructure(value)
+        return {k: masking.mask(PersonalDataKind.FREE_TEXT, str(v)) for k, v in value.items()}
+    if name == "emails":
+        return [
+            {"address": _mask(e.get("address"), PersonalDataKind.EMAIL, masking)} for e in value
+        ]
+    return _mask_personal(value, masking, PersonalDataKind.MOBILE)
 
 
 def customer_changes(
-    before: Customer | None, after: Customer, converter: WireConverter
+    before: Customer | Mapping[str, Any] | None,
+    after: Customer | Mapping[str, Any],
+    converter: WireConverter,
+    masking: MaskingRule = DEFAULT_MASKING,
 ) -> dict[str, dict[str, Any]]:
     """``{field: {"before": ..., "after": ...}}`` for every field that differs.
 
-    With ``before=None`` (a new customer) every non-empty field is recorded as set.
+    Either side may be given as a customer or as its wire form (``converter.unstructure``),
+    so a caller that already has the wire form does not pay for it twice. With
+    ``before=None`` (a new customer) every non-empty field is recorded as set.
     """
+    new = after if isinstance(after, Mapping) else converter.unstructure(after)
+    old = (
+        {}
+        if before is None
+        else before
+        if isinstance(before, Mapping)
+        else converter.unstructure(before)
+    )
     changes: dict[str, dict[str, Any]] = {}
-    if before is None:
-        changes["kind"] = {"before": None, "after": after.kind.value}
-    for field in attrs.fields(type(after)):
-        name = field.name
+    for name, value in new.items():
         if name in _NOT_AUDITED:
             continue
-        new = getattr(after, name)
-        old = getattr(before, name) if before is not None else None
-        if before is not None and old == new:
+        previous = old.get(name)
+        if before is None and value in _EMPTY:
             continue
-        if before is None and (new is None or new == () or new == {} or new == frozenset()):
+        if before is not None and previous == value:
             continue
         changes[name] = {
-            "before": _render(field, old, converter),
-            "after": _render(field, new, converter),
+            "before": masked_wire(name, previous, masking),
+            "after": masked_wire(name, value, masking),
         }
     return changes

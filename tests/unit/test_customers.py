@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
+import pickle
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -385,6 +387,30 @@ def test_custom_attributes_cannot_be_changed_behind_the_customers_back() -> None
     with pytest.raises((TypeError, AttributeError)):
         customer.custom_attributes["pin"] = "1234"  # type: ignore[index]
     assert customer.custom_attributes == {"scores": [1]}
+
+
+def test_nested_custom_attributes_cannot_be_changed_through_the_customer() -> None:
+    customer = open_individual(custom_attributes={"scores": [1], "bank": {"branch": "x"}})
+    with pytest.raises((TypeError, AttributeError)):
+        customer.custom_attributes["scores"].append(1.5)  # type: ignore[union-attr]
+    with pytest.raises((TypeError, AttributeError)):
+        customer.custom_attributes["bank"]["pin"] = "1234"  # type: ignore[index]
+    assert customer.custom_attributes == {"scores": [1], "bank": {"branch": "x"}}
+
+
+def test_custom_attributes_compare_as_a_mapping_and_unstructure_as_a_dict() -> None:
+    customer = open_individual(custom_attributes={"segment": "mass"})
+    assert dict(customer.custom_attributes) == {"segment": "mass"}
+    same = attrs.evolve(customer, custom_attributes={"segment": "mass"})
+    assert same == customer
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_customers_can_be_pickled_and_deep_copied(how: str) -> None:
+    customer = make_individual(12)
+    again = pickle.loads(pickle.dumps(customer)) if how == "pickle" else copy.deepcopy(customer)
+    assert again == customer
+    assert again.custom_attributes == customer.custom_attributes
 
 
 # -- bad arguments get finance_crm errors ----------------------------------------------

@@ -701,11 +701,14 @@ def mutated_customers(draw: st.DrawFn) -> Any:
 
 
 def _structure_or_validation_error(data: Any) -> None:
+    problems: tuple[Any, ...] | None = None
     try:
         customer = CONV.structure(data, Customer)
     except ValidationError as exc:
-        assert exc.problems
-        assert all(p.path.startswith("$") for p in exc.problems)
+        problems = exc.problems
+    if problems is not None:
+        assert problems
+        assert all(p.path.startswith("$") for p in problems)
         return
     assert isinstance(customer, (IndividualCustomer, CorporateCustomer))
     assert CONV.structure(CONV.unstructure(customer), Customer) == customer
@@ -724,12 +727,19 @@ def test_fuzz_mutated_customers_are_structured_or_refused(data: Any) -> None:
 
 
 @settings(max_examples=200)
-@given(st.text(max_size=60) | st.binary(max_size=60))
+@given(
+    st.text(max_size=60)
+    | st.binary(max_size=60)
+    | json_values.map(json.dumps)
+    | mutated_customers().map(json.dumps)
+)
 def test_fuzz_arbitrary_text_is_loaded_or_refused(text: str | bytes) -> None:
+    was_refused = False
     try:
-        CONV.loads(text, Customer)
+        result = CONV.loads(text, Customer)
     except ValidationError:
-        pass
+        was_refused = True
+    assert was_refused or isinstance(result, Customer)
 
 
 @settings(max_examples=200)

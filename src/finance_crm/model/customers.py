@@ -10,13 +10,11 @@ Personal fields render masked in ``repr``/``str`` (see :mod:`finance_crm.securit
 
 from __future__ import annotations
 
-import copy
 import datetime
 import enum
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, ClassVar, Self, TypeAlias
 
 import attrs
@@ -255,13 +253,59 @@ def _custom_attributes(_inst: object, attribute: attrs.Attribute[Any], value: ob
     refuse_authentication_data(value, path)
 
 
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise TypeError("custom attributes are read-only; use customer.revise(...)")
+
+
+class ReadOnlyJson(dict[str, "JsonValue"]):
+    """A dict that refuses changes: custom attributes of a frozen customer stay frozen.
+
+    It still is a ``dict`` for ``json``, equality, pickling and ``copy.deepcopy``.
+    """
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[ReadOnlyJson], tuple[dict[str, JsonValue]]]:
+        return (type(self), (dict(self),))
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ReadOnlyJson:
+        return self  # nothing inside can change
+
+
+class ReadOnlyJsonList(list["JsonValue"]):
+    """A list that refuses changes (a JSON array inside custom attributes)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    append = extend = insert = pop = remove = clear = reverse = _refuse  # type: ignore[assignment]
+    sort = _refuse
+
+    def __reduce__(self) -> tuple[type[ReadOnlyJsonList], tuple[list[JsonValue]]]:
+        return (type(self), (list(self),))
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ReadOnlyJsonList:
+        return self
+
+
+def _frozen_json(value: Any) -> Any:
+    """A deep, read-only copy of a JSON value (the validator checks the leaves)."""
+    if isinstance(value, Mapping):
+        return ReadOnlyJson({k: _frozen_json(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return ReadOnlyJsonList(_frozen_json(v) for v in value)
+    return value
+
+
 def _freeze_mapping(value: Mapping[str, JsonValue] | None) -> Mapping[str, JsonValue]:
     """A private, read-only copy: the caller's dict cannot change the customer later."""
     if value is None:
-        return MappingProxyType({})
+        return ReadOnlyJson()
     if not isinstance(value, Mapping):
         return value  # the validator reports it
-    return MappingProxyType(copy.deepcopy(dict(value)))
+    frozen: Mapping[str, JsonValue] = _frozen_json(value)
+    return frozen
 
 
 @attrs.frozen(kw_only=True)

@@ -196,19 +196,34 @@ class FlatCustomerRows:
         if not isinstance(row, Mapping):
             raise ValidationError("a row must be a mapping of column names to text")
         if not self.ignore_unknown_columns:
-            unknown = sorted(str(k) for k in row if k not in self.KNOWN | self.custom_columns)
-            if unknown:
-                raise ValidationError(
-                    f"unknown column(s) {', '.join(unknown)[:200]}: map them with custom_columns "
-                    "or set ignore_unknown_columns",
-                    path="$",
-                )
+            self._refuse_unknown_columns(row)
         try:
             return self._build(row, at)
         except ValidationError as exc:
             raise ValidationError(
                 Problem(_to_column(p.path), p.message) for p in exc.problems
             ) from None
+
+    def _refuse_unknown_columns(self, row: Mapping[str, Any]) -> None:
+        known = self.KNOWN | self.custom_columns
+        unknown = [k for k in row if k not in known]
+        if not unknown:
+            return
+        if "customer_number" not in row and "name" not in row:
+            # Most likely a file without a header row, whose first record became the
+            # header: the "column names" are personal data, so none is repeated here.
+            raise ValidationError(
+                "none of the expected columns (customer_number, name) is present; "
+                "does the file lack a header row?",
+                path="$",
+            )
+        raise ValidationError(
+            Problem(
+                f"$.{str(k)[:64]}",
+                "unknown column: map it with custom_columns or set ignore_unknown_columns",
+            )
+            for k in unknown
+        )
 
     def _build(self, row: Mapping[str, Any], at: datetime.datetime) -> Customer:
         kind = _enum(row, "kind", CustomerKind) or CustomerKind.INDIVIDUAL
@@ -266,12 +281,23 @@ class FlatCustomerRows:
         return CorporateCustomer.open(legal_name=name, industry=_text(row, "industry"), **common)
 
 
+_DOCUMENT_COLUMNS = {"$.issuing_country": "id_country", "$.type": "id_type"}
+
+
 def _in_column(column: str, cls: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Build a value object; its problems are reported against ``column``."""
+    """Build a value object; its problems are reported against ``column`` (or, for an
+    identity document, the column its field came from)."""
     try:
         return cls(*args, **kwargs)
     except ValidationError as exc:
-        raise ValidationError(Problem(f"$.{column}", p.message) for p in exc.problems) from None
+        raise ValidationError(
+            Problem(f"$.{_DOCUMENT_COLUMNS.get(p.path, column)}", p.message) for p in exc.problems
+        ) from None
+
+
+def _field_of(path: str) -> str:
+    field = path.removeprefix("$").removeprefix(".")
+    return field or "row"
 
 
 class _RollBack(Exception):
@@ -292,9 +318,7 @@ class _Tally:
         self.rejected += 1
         for problem in problems or [Problem("$", "invalid row")]:
             if len(self.errors) < self.max_errors:
-                self.errors.append(
-                    RowError(row_number, problem.path.removeprefix("$.") or "row", problem.message)
-                )
+                self.errors.append(RowError(row_number, _field_of(problem.path), problem.message))
             else:
                 self.not_listed += 1
 
@@ -337,10 +361,10 @@ def import_customers(
                 except ValidationError as exc:
                     tally.reject(row_number, exc.problems)
                 if len(batch) >= batch_size:
-                    _flush(uow, batch, tally, write=not (all_or_nothing and tally.rejected))
+                    _flush(uow, batch, tally)
                     batch = []
                     at = clock.now()
-            _flush(uow, batch, tally, write=not (all_or_nothing and tally.rejected))
+            _flush(uow, batch, tally)
             if all_or_nothing and tally.rejected:
                 raise _RollBack
     except _RollBack:
@@ -355,10 +379,10 @@ def import_customers(
     )
 
 
-def _flush(
-    uow: UnitOfWork, batch: list[tuple[int, Customer]], tally: _Tally, *, write: bool
-) -> None:
-    if not batch or not write:
+def _flush(uow: UnitOfWork, batch: list[tuple[int, Customer]], tally: _Tally) -> None:
+    # In all-or-nothing mode rows are still written after a bad one (the savepoint is
+    # rolled back at the end) so that every duplicate is found and reported at once.
+    if not batch:
         return
     try:
         uow.customers.add_many([customer for _, customer in batch])
@@ -374,5 +398,3 @@ def _flush(
         except DuplicateError as exc:
             field = "$.id_number" if "document" in str(exc) else "$.customer_number"
             tally.reject(row_number, [Problem(field, str(exc))])
-            if tally.mode is ImportMode.ALL_OR_NOTHING:
-                return

@@ -66,7 +66,8 @@ class SqlCustomerRepository:
             if customer.customer_number in seen_numbers:
                 raise DuplicateError("the same customer number appears twice in this batch")
             seen_numbers.add(customer.customer_number)
-            customer_rows.append(codec.customer(customer_to_row(customer, converter, now)))
+            wire = converter.unstructure(customer)
+            customer_rows.append(codec.customer(customer_to_row(customer, converter, now, wire)))
             customer_id = codec.uuid(customer.id)
             document_rows.extend(
                 (doc.type.value, doc.issuing_country, doc.number, customer_id)
@@ -76,7 +77,7 @@ class SqlCustomerRepository:
                 uow._audit_row(
                     "customer.opened",
                     customer,
-                    customer_changes(None, customer, converter),
+                    customer_changes(None, wire, converter),
                     now,
                 )
             )
@@ -121,7 +122,8 @@ class SqlCustomerRepository:
             if type(current) is not type(customer):
                 raise ValidationError("a customer cannot change kind", path="$.kind")
             stored = attrs.evolve(customer, version=customer.version + 1)
-            values = customer_to_row(stored, converter, now)
+            wire = converter.unstructure(stored)
+            values = customer_to_row(stored, converter, now, wire)
             del values["id"]
             result = uow.connection.execute(
                 customers.update()
@@ -151,7 +153,7 @@ class SqlCustomerRepository:
                             for d in stored.identity_documents
                         ],
                     )
-            changes = customer_changes(current, stored, converter)
+            changes = customer_changes(current, wire, converter)
             uow._write_audit_rows([uow._audit_row("customer.revised", stored, changes, now)])
             uow._write_events(list(events))
         return stored

@@ -70,14 +70,18 @@ def _dumps(value: Any) -> str:
 
 
 def customer_to_row(
-    customer: Customer, converter: WireConverter, updated_at: datetime.datetime
+    customer: Customer,
+    converter: WireConverter,
+    updated_at: datetime.datetime,
+    wire: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``crm_customer`` row (Python values, for SQLAlchemy Core statements)."""
-    types = _field_types(type(customer))
-    profile = {
-        name: converter.unstructure(getattr(customer, name), unstructure_as=field_type)
-        for name, field_type in types.items()
-    }
+    """The ``crm_customer`` row (Python values, for SQLAlchemy Core statements).
+
+    ``wire`` is ``converter.unstructure(customer)`` when the caller already has it.
+    """
+    if wire is None:
+        wire = converter.unstructure(customer)
+    profile = {name: wire[name] for name in _field_types(type(customer))}
     return {
         "id": customer.id,
         "customer_number": customer.customer_number,
@@ -91,7 +95,7 @@ def customer_to_row(
         "updated_at": updated_at,
         "version": customer.version,
         "profile": profile,
-        "custom_attributes": dict(customer.custom_attributes),
+        "custom_attributes": wire["custom_attributes"],
     }
 
 
