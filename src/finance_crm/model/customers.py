@@ -279,7 +279,7 @@ class ReadOnlyJsonList(list["JsonValue"]):
 
     __slots__ = ()
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
-    append = extend = insert = pop = remove = clear = reverse = _refuse  # type: ignore[assignment]
+    append = extend = insert = pop = remove = clear = reverse = _refuse
     sort = _refuse
 
     def __reduce__(self) -> tuple[type[ReadOnlyJsonList], tuple[list[JsonValue]]]:
