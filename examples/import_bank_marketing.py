@@ -38,7 +38,9 @@ CHANNELS = {"cellular": [Channel.PHONE], "telephone": [Channel.PHONE]}
 class BankMarketingRows:
     """The bank's row reader: one CSV row (plus its row number) to a prospect."""
 
-    def customer_from_row(self, row: Mapping[str, Any], *, at: datetime.datetime) -> IndividualCustomer:
+    def customer_from_row(
+        self, row: Mapping[str, Any], *, at: datetime.datetime
+    ) -> IndividualCustomer:
         try:
             age = int(row["age"])
             balance = int(row["balance"])
@@ -80,7 +82,10 @@ def main(database: Path) -> None:
     started = time.perf_counter()
     with store.unit_of_work(Actor.system("bank-marketing-import")) as uow:
         report = import_customers(
-            uow, rows(DATA), reader=BankMarketingRows(), mode=ImportMode.SKIP_BAD_ROWS,
+            uow,
+            rows(DATA),
+            reader=BankMarketingRows(),
+            mode=ImportMode.SKIP_BAD_ROWS,
             batch_size=2000,
         )
         uow.commit()
@@ -90,13 +95,22 @@ def main(database: Path) -> None:
         audited = len(uow.audit.entries(limit=100_000))
         sample = uow.customers.get_by_number("BM00001")
     subscribed = sum(1 for r in rows(DATA) if r["y"] == "yes")
-    print(f"rows read {report.rows_read:,}; imported {report.imported:,}; "
-          f"rejected {report.rejected_rows:,}")
-    print(f"stored {stored:,} prospects, {audited:,} audit records; "
-          f"{subscribed:,} subscribed in the campaign")
+    print(
+        f"rows read {report.rows_read:,}; imported {report.imported:,}; "
+        f"rejected {report.rejected_rows:,}"
+    )
+    print(
+        f"stored {stored:,} prospects, {audited:,} audit records; "
+        f"{subscribed:,} subscribed in the campaign"
+    )
     print(f"took {seconds:.2f} s ({report.rows_read / seconds:,.0f} rows/s)")
-    print("first prospect:", sample.customer_number, sorted(sample.tags),
-          sample.custom_attributes["average_balance_eur"], "EUR average balance")
+    print(
+        "first prospect:",
+        sample.customer_number,
+        sorted(sample.tags),
+        sample.custom_attributes["average_balance_eur"],
+        "EUR average balance",
+    )
     for error in report.errors[:5]:
         print("  ", error)
     store.close()

@@ -74,7 +74,9 @@ def main(path: Path) -> None:
     print("== Personal data is masked in repr, str and logs")
     print("  ", zhang.phones[0], zhang.identity_documents[0])
     print("   name in repr:", repr(zhang).split("name=")[1].split(",")[0])
-    print("   birthday, derived from the ID number:", repr(zhang).split("birthday=")[1].split(",")[0])
+    print(
+        "   birthday, derived from the ID number:", repr(zhang).split("birthday=")[1].split(",")[0]
+    )
 
     print("\n== Bad input gets a clear error that never echoes the value")
     try:
@@ -109,10 +111,15 @@ def main(path: Path) -> None:
     print("\n== Audit trail (append-only; personal values masked)")
     with store.unit_of_work(teller, read_only=True) as uow:
         for entry in uow.audit.entries(entity_id=str(zhang.id)):
-            fields = ", ".join(f"{k}: {v['before']!s} -> {v['after']!s}" for k, v in
-                               entry.changes.items() if k in ("phones", "occupation", "name"))
-            print(f"   #{entry.sequence} {entry.recorded_at} {entry.actor} {entry.action} "
-                  f"v{entry.entity_version} {fields}")
+            fields = ", ".join(
+                f"{k}: {v['before']!s} -> {v['after']!s}"
+                for k, v in entry.changes.items()
+                if k in ("phones", "occupation", "name")
+            )
+            print(
+                f"   #{entry.sequence} {entry.recorded_at} {entry.actor} {entry.action} "
+                f"v{entry.entity_version} {fields}"
+            )
         print("\n== Outbox (events for the host's message bus)")
         for message in uow.outbox.pending():
             print(f"   #{message.sequence} {message.event_type} {message.aggregate_id}")

@@ -79,11 +79,15 @@ def python_blocks(page: Path) -> list[Block]:
     return [b for b in fenced_blocks(page.read_text("utf-8")) if b.language == "python"]
 
 
-PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts)
+README = DOCS.parent / "README.md"
+PAGES = [
+    *sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts),
+    README,  # the README's example runs too
+]
 
 
 def _page_id(page: Path) -> str:
-    return page.relative_to(DOCS).as_posix()
+    return page.name if page == README else page.relative_to(DOCS).as_posix()
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)

@@ -212,6 +212,8 @@ class WireConverter(cattrs.Converter):
 
     def loads(self, text: str | bytes, cl: type[T]) -> T:
         """Parse JSON text and structure it; malformed JSON is a ValidationError too."""
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise ValidationError("expected JSON text (str or bytes)", path="$")
         try:
             data = json.loads(text, parse_constant=_refuse_constant)
         except _Refused as exc:

@@ -408,9 +408,14 @@ def test_custom_attributes_compare_as_a_mapping_and_unstructure_as_a_dict() -> N
 @pytest.mark.parametrize("how", ["pickle", "deepcopy"])
 def test_customers_can_be_pickled_and_deep_copied(how: str) -> None:
     customer = make_individual(12)
+    customer = attrs.evolve(customer, custom_attributes={"scores": [1], "bank": {"b": "x"}})
     again = pickle.loads(pickle.dumps(customer)) if how == "pickle" else copy.deepcopy(customer)
     assert again == customer
-    assert again.custom_attributes == customer.custom_attributes
+    assert again.custom_attributes == {"scores": [1], "bank": {"b": "x"}}
+    with pytest.raises(TypeError):
+        again.custom_attributes["scores"].append(1.5)  # type: ignore[union-attr]
+    with pytest.raises(TypeError):
+        again.custom_attributes["pin"] = "1234"  # type: ignore[index]
 
 
 # -- bad arguments get finance_crm errors ----------------------------------------------
@@ -851,3 +856,17 @@ def test_customers_compare_by_value_and_hash() -> None:
     assert hash(open_individual()) == hash(open_individual())
     assert open_individual() != open_individual(occupation="x")
     assert isinstance(open_corporate(), Customer)
+
+
+def test_withdrawal_counts_from_its_business_date_in_the_institutions_zone() -> None:
+    consent = MarketingConsent(
+        channel=Channel.SMS,
+        valid_from=datetime.date(2025, 1, 1),
+        # 20:00 on 1 March in New York is 01:00 UTC on 2 March
+        withdrawn_at=datetime.datetime(2025, 3, 2, 1, 0, tzinfo=datetime.UTC),
+    )
+    assert consent.is_in_force(datetime.date(2025, 3, 1), tz="America/New_York") is False
+    assert consent.is_in_force(datetime.date(2025, 2, 28), tz="America/New_York") is True
+    # in Shanghai the same instant is 09:00 on 2 March: 1 March is still covered
+    assert consent.is_in_force(datetime.date(2025, 3, 1)) is True
+    assert consent.is_in_force(datetime.date(2025, 3, 2)) is False

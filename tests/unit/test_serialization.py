@@ -752,3 +752,9 @@ def test_fuzz_money_is_structured_or_refused(amount: Any, code: Any) -> None:
     assert isinstance(money, Money)
     assert money.amount.is_finite()
     assert not isinstance(amount, float)
+
+
+@pytest.mark.parametrize("text", [None, 123, ["{}"]])
+def test_loads_refuses_what_is_not_json_text(text: object) -> None:
+    with pytest.raises(ValidationError, match="expected JSON text"):
+        CONV.loads(text, Customer)  # type: ignore[arg-type]

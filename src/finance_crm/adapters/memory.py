@@ -54,6 +54,9 @@ class _Pending:
 
     # customer id -> (version it was based on, or None if new; the new state)
     written: dict[CustomerId, tuple[int | None, Customer]] = attrs.field(factory=dict)
+    # unique keys claimed by the pending writes (so a lookup never scans them all)
+    numbers: dict[str, CustomerId] = attrs.field(factory=dict)
+    documents: dict[_DocKey, CustomerId] = attrs.field(factory=dict)
     audit: list[AuditEntry] = attrs.field(factory=list)
     outbox: list[OutboxMessage] = attrs.field(factory=list)
     published: set[EventId] = attrs.field(factory=set)
@@ -101,11 +104,10 @@ class _Customers:
         return self._uow._store._state.customers.get(customer_id)
 
     def _owner(self, index: str, key: Any) -> CustomerId | None:
-        for _, customer in self._uow._pending.written.values():
-            if (index == "number" and customer.customer_number == key) or (
-                index == "document" and key in _doc_keys(customer)
-            ):
-                return customer.id
+        pending = self._uow._pending
+        claimed = (pending.numbers if index == "number" else pending.documents).get(key)
+        if claimed is not None:
+            return claimed
         state = self._uow._store._state
         owner = (state.numbers if index == "number" else state.documents).get(key)
         if owner is None:
@@ -115,6 +117,18 @@ class _Customers:
             return None
         still = visible.customer_number == key if index == "number" else key in _doc_keys(visible)
         return owner if still else None
+
+    def _claim(self, old: Customer | None, new: Customer) -> None:
+        pending = self._uow._pending
+        if old is not None:
+            if pending.numbers.get(old.customer_number) == old.id:
+                del pending.numbers[old.customer_number]
+            for key in _doc_keys(old):
+                if pending.documents.get(key) == old.id:
+                    del pending.documents[key]
+        pending.numbers[new.customer_number] = new.id
+        for key in _doc_keys(new):
+            pending.documents[key] = new.id
 
     def get(self, customer_id: CustomerId) -> Customer:
         customer = self._visible(customer_id)
@@ -169,6 +183,7 @@ class _Customers:
         self._check_unique(customer)
         uow = self._uow
         uow._pending.written[customer.id] = (None, customer)
+        self._claim(None, customer)
         uow._record(None, customer, "customer.opened")
         uow._emit(
             [
@@ -212,6 +227,7 @@ class _Customers:
         pending = self._uow._pending.written
         base = pending[customer.id][0] if customer.id in pending else current.version
         pending[customer.id] = (base, stored)
+        self._claim(current, stored)
         self._uow._record(current, stored, "customer.revised")
         self._uow._emit(events)
         return stored
@@ -315,6 +331,8 @@ class InMemoryUnitOfWork:
     def savepoint(self) -> Iterator[None]:
         saved = copy.copy(self._pending)
         saved.written = dict(self._pending.written)
+        saved.numbers = dict(self._pending.numbers)
+        saved.documents = dict(self._pending.documents)
         saved.audit = list(self._pending.audit)
         saved.outbox = list(self._pending.outbox)
         saved.published = set(self._pending.published)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import re
 import uuid
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Self, TypeAlias
 
 import attrs
 
-from finance_crm.clock import ensure_utc
+from finance_crm.clock import DEFAULT_TIMEZONE, ensure_utc
 from finance_crm.errors import BusinessRuleViolation, Problem, ValidationError
 from finance_crm.ids import CustomerId, new_customer_id
 from finance_crm.model.documents import EmailAddress, IdDocumentType, IdentityDocument, Phone
@@ -55,6 +57,12 @@ __all__ = [
 
 JsonValue: TypeAlias = "str | int | bool | list[JsonValue] | dict[str, JsonValue] | None"
 """What a custom attribute may hold: JSON without floats (write decimals as strings)."""
+
+
+@functools.cache
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
 
 _NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 _TAG_RE = re.compile(r"^\S(?:.{0,62}\S)?$")
@@ -158,7 +166,7 @@ def _is(kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
         if value is None and optional:
             return
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise _problem(f"$.{attribute.name}", f"must be a {names}")
+            raise _problem(f"$.{attribute.name}", f"must be of type {names}")
 
     return check
 
@@ -328,11 +336,17 @@ class MarketingConsent:
         if self.valid_until is not None and self.valid_until < self.valid_from:
             raise _problem("$.valid_until", "consent ends before it starts; check the dates")
 
-    def is_in_force(self, on: datetime.date) -> bool:
-        """Whether the consent covers business date ``on`` (withdrawal counts from its date)."""
+    def is_in_force(self, on: datetime.date, tz: str = DEFAULT_TIMEZONE) -> bool:
+        """Whether the consent covers business date ``on``.
+
+        A withdrawal counts from its own business date in the institution's zone ``tz``
+        (a withdrawal at 20:00 in Shanghai stops contact that same day).
+        """
         if on < self.valid_from or (self.valid_until is not None and on > self.valid_until):
             return False
-        return self.withdrawn_at is None or on < self.withdrawn_at.date()
+        if self.withdrawn_at is None:
+            return True
+        return on < self.withdrawn_at.astimezone(_zone(tz)).date()
 
 
 @attrs.frozen(kw_only=True)
@@ -490,10 +504,13 @@ class Customer:
     def display_name(self) -> str:
         raise NotImplementedError
 
-    def has_consent(self, channel: Channel, purpose: str, on: datetime.date) -> bool:
-        """Whether marketing on ``channel`` for ``purpose`` is allowed on business date ``on``."""
+    def has_consent(
+        self, channel: Channel, purpose: str, on: datetime.date, tz: str = DEFAULT_TIMEZONE
+    ) -> bool:
+        """Whether marketing on ``channel`` for ``purpose`` is allowed on business date ``on``
+        (withdrawals count from their business date in zone ``tz``)."""
         return any(
-            c.channel is channel and c.purpose == purpose and c.is_in_force(on)
+            c.channel is channel and c.purpose == purpose and c.is_in_force(on, tz)
             for c in self.consents
         )
 
