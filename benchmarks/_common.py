@@ -33,12 +33,31 @@ RUN_PY = BENCH_DIR / "run.py"
 # -- work files ---------------------------------------------------------------------------
 
 
-def fresh_dir(name: str) -> Path:
-    """``benchmarks/.work/<name>``, emptied: every run starts from nothing."""
-    path = WORK_DIR / name
+def run_dir(bench: str) -> Path:
+    """A new, empty ``benchmarks/.work/<bench>-<pid>`` for this run's files.
+
+    Per process, so two runs at the same time never delete each other's files; those
+    left by runs that have ended (``--keep``, a crash) are removed here.
+    """
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    for old in WORK_DIR.glob(f"{bench}-*"):
+        pid = old.name.rpartition("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = WORK_DIR / f"{bench}-{os.getpid()}"
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    path.mkdir()
     return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_db(path: Path) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import random
 import sqlite3
 import sys
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     build: dict[str, Any] | None = None
     if args.rebuild or not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
-        building = db.with_suffix(".building.db")
+        building = db.with_suffix(f".building-{os.getpid()}.db")
         remove_db(building)
         print(f"building {db.name} through finance_crm's import ...", file=sys.stderr)
         build = run_part(NAME, "build", ["--n", str(args.n), "--db", str(building)])

@@ -42,11 +42,11 @@ from _common import (
     batch_times_ms,
     environment,
     file_mb,
-    fresh_dir,
     peak_rss_mb,
     percentile,
     ratio,
     remove_db,
+    run_dir,
     run_part,
     synthetic_rows,
 )
@@ -65,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repeat", type=int, default=1, help="runs per side; the fastest is reported (1)"
     )
     parser.add_argument(
-        "--keep", action="store_true", help="keep the database files in benchmarks/.work/"
+        "--keep",
+        action="store_true",
+        help="keep the database files in benchmarks/.work/ (until the next run)",
     )
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--profile", help=argparse.SUPPRESS)  # cProfile output (ours)
@@ -76,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     # The parent never imports SQLAlchemy: a child inherits its parent's peak RSS.
-    work = fresh_dir(NAME)
+    work = run_dir(NAME)
     template = work / "template.db"
     run_part(NAME, "schema", ["--db", str(template)])
     common = ["--n", str(args.n), "--batch-size", str(args.batch_size)]
@@ -100,8 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             file=sys.stderr,
         )
     if not args.keep:
-        for db in (template, baseline_db, ours_db):
-            remove_db(db)
+        shutil.rmtree(work, ignore_errors=True)
 
     baseline = min(baselines, key=lambda r: r["seconds"])
     ours = min(ours_runs, key=lambda r: r["seconds"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -137,6 +138,7 @@ def _structure_datetime(value: object, _: type) -> datetime.datetime:
     return pendulum.instance(parsed).in_timezone("UTC")
 
 
+@functools.lru_cache(maxsize=256)  # a batch stamps many records with the same instant
 def _unstructure_datetime(value: datetime.datetime) -> str:
     return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 

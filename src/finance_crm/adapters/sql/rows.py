@@ -12,7 +12,6 @@ raw driver cursor, about 2x faster than SQLAlchemy's ``insert()`` with type proc
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from finance_crm._json import dumps, loads
 from finance_crm.adapters.sql.types import sqlite_datetime
 from finance_crm.model.customers import (
     CorporateCustomer,
@@ -65,10 +65,6 @@ def _field_types(cls: type[Customer]) -> dict[str, Any]:
     return types
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def customer_to_row(
     customer: Customer,
     converter: WireConverter,
@@ -104,10 +100,10 @@ def customer_from_row(row: Mapping[str, Any] | sa.RowMapping, converter: WireCon
     cls = _CLASSES[row["kind"]]
     profile = row["profile"]
     if isinstance(profile, str):
-        profile = json.loads(profile)
+        profile = loads(profile)
     custom = row["custom_attributes"]
     if isinstance(custom, str):
-        custom = json.loads(custom)
+        custom = loads(custom)
     types = _field_types(cls)
     nested = {
         name: converter.structure_inner(value, types[name]) for name, value in profile.items()
@@ -162,7 +158,7 @@ class RowCodec:
         return value.isoformat() if self.dialect == "sqlite" else value
 
     def json(self, value: Any) -> str:
-        return _dumps(value)
+        return dumps(value)
 
     def customer(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         """A ``customer_to_row`` dict as a tuple in ``CUSTOMER_COLUMNS`` order."""

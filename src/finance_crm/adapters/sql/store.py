@@ -17,7 +17,6 @@ foreign keys are switched on per connection.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -354,7 +353,7 @@ class SqlUnitOfWork:
                 e.event_type,
                 e.aggregate_id,
                 codec.instant(e.occurred_at),
-                json.dumps(converter.unstructure(e), separators=(",", ":"), ensure_ascii=False),
+                codec.json(converter.unstructure(e)),
             )
             for e in events
         ]
