@@ -67,7 +67,7 @@ def remove_db(path: Path) -> None:
 
 
 def file_mb(path: Path) -> float:
-    return round(path.stat().st_size / 2**20, 1) if path.exists() else 0.0
+    return round(path.stat().st_size / 2**20, 2) if path.exists() else 0.0
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -85,9 +85,7 @@ def peak_rss_mb() -> float:
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of ``values`` (which need not be sorted)."""
-    if not values:
-        return float("nan")
+    """Nearest-rank percentile of ``values`` (not empty; need not be sorted)."""
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]

@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import attrs
 
+from finance_crm.adapters._checks import check_customer, check_update
 from finance_crm.auditing import customer_changes
 from finance_crm.clock import Clock, SystemClock
 from finance_crm.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
@@ -176,8 +177,7 @@ class _Customers:
 
     def add(self, customer: Customer) -> None:
         self._uow._check_writable()
-        if not isinstance(customer, Customer):
-            raise ValidationError("expected a Customer", path="$")
+        check_customer(customer)
         if self._visible(customer.id) is not None:
             raise DuplicateError("a customer with this id is already stored")
         self._check_unique(customer)
@@ -199,29 +199,15 @@ class _Customers:
 
     def add_many(self, customers: Sequence[Customer]) -> None:
         with self._uow.savepoint():
-            for index, customer in enumerate(customers):
-                try:
-                    self.add(customer)
-                except DuplicateError as exc:
-                    exc.batch_index = index  # type: ignore[attr-defined]
-                    raise
+            for customer in customers:
+                self.add(customer)
 
     def update(self, customer: Customer, events: Sequence[DomainEvent] = ()) -> Customer:
         self._uow._check_writable()
+        check_customer(customer, events)
         current = self._visible(customer.id)
-        if current is None:
-            raise NotFoundError("no customer with this id; add() it first")
-        if current.version != customer.version:
-            raise ConflictError(
-                "the customer was changed by someone else since it was read "
-                f"(stored version {current.version}, yours {customer.version}); "
-                "reload it and apply your change again"
-            )
-        if type(current) is not type(customer):
-            raise ValidationError("a customer cannot change kind", path="$.kind")
-        for event in events:
-            if event.aggregate_id != str(customer.id):
-                raise ValidationError("an event belongs to another customer", path="$.events")
+        check_update(current, customer)
+        assert current is not None
         self._check_unique(customer)
         stored = attrs.evolve(customer, version=customer.version + 1)
         pending = self._uow._pending.written

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
+from finance_crm.adapters._checks import check_customer, check_update
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.rows import (
     CUSTOMER_COLUMNS,
@@ -61,8 +62,7 @@ class SqlCustomerRepository:
         audit_rows: list[tuple[Any, ...]] = []
         seen_numbers: set[str] = set()
         for customer in customers_:
-            if not isinstance(customer, Customer):
-                raise ValidationError("expected a Customer", path="$")
+            check_customer(customer)
             if customer.customer_number in seen_numbers:
                 raise DuplicateError("the same customer number appears twice in this batch")
             seen_numbers.add(customer.customer_number)
@@ -103,24 +103,12 @@ class SqlCustomerRepository:
     def update(self, customer: Customer, events: Sequence[DomainEvent] = ()) -> Customer:
         uow = self._uow
         uow._check_writable()
-        if not isinstance(customer, Customer):
-            raise ValidationError("expected a Customer", path="$")
-        for event in events:
-            if event.aggregate_id != str(customer.id):
-                raise ValidationError("an event belongs to another customer", path="$.events")
+        check_customer(customer, events)
         converter, now = uow._store.converter, uow._now()
         with uow.savepoint(), mapped_errors():
             current = self._select_one(customers.c.id == customer.id, for_update=True)
-            if current is None:
-                raise NotFoundError("no customer with this id; add() it first")
-            if current.version != customer.version:
-                raise ConflictError(
-                    "the customer was changed by someone else since it was read "
-                    f"(stored version {current.version}, yours {customer.version}); "
-                    "reload it and apply your change again"
-                )
-            if type(current) is not type(customer):
-                raise ValidationError("a customer cannot change kind", path="$.kind")
+            check_update(current, customer)
+            assert current is not None
             stored = attrs.evolve(customer, version=customer.version + 1)
             wire = converter.unstructure(stored)
             values = customer_to_row(stored, converter, now, wire)
