@@ -112,13 +112,16 @@ def customer_changes(
         else converter.unstructure(before)
     )
     changes: dict[str, dict[str, Any]] = {}
+    if before is None:  # a new customer: every non-empty field, set from nothing
+        for name, value in new.items():
+            if name not in _NOT_AUDITED and value not in _EMPTY:
+                changes[name] = {"before": None, "after": masked_wire(name, value, masking)}
+        return changes
     for name, value in new.items():
         if name in _NOT_AUDITED:
             continue
         previous = old.get(name)
-        if before is None and value in _EMPTY:
-            continue
-        if before is not None and previous == value:
+        if previous == value:
             continue
         changes[name] = {
             "before": masked_wire(name, previous, masking),

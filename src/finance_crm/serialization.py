@@ -328,24 +328,36 @@ def make_converter() -> WireConverter:
     conv.register_unstructure_hook(Money, _unstructure_money)
 
     # A JSON array only: the default would iterate a string character by character.
-    def structure_sequence(value: Any, t: Any) -> Any:
-        if not isinstance(value, (list, tuple)):
-            raise _expect("an array", value)
+    def sequence_hook(t: Any) -> Callable[[Any, Any], Any]:
         item_type = (get_args(t) or (Any,))[0]
-        items = []
-        errors: list[Exception] = []
-        for i, item in enumerate(value):
-            try:
-                items.append(conv.structure_inner(item, item_type))
-            except Exception as exc:
-                exc.__notes__ = [*getattr(exc, "__notes__", [])]
-                errors.append(_index_error(exc, i, item_type))
-        if errors:
-            raise IterableValidationError("while structuring an array", errors, t)
         origin = get_origin(t)
-        return origin(items) if origin in (tuple, frozenset, set) else items
+        build = origin if origin in (tuple, frozenset, set) else list
+        # None until first use: the item type's hook may be registered after this one.
+        item_hook: list[Callable[[Any, Any], Any]] = []
 
-    conv.register_structure_hook_func(_is_sequence_type, structure_sequence)
+        def structure_sequence(value: Any, _: Any) -> Any:
+            if not isinstance(value, (list, tuple)):
+                raise _expect("an array", value)
+            if not item_hook:
+                item_hook.append(conv.get_structure_hook(item_type))
+            hook = item_hook[0]
+            try:
+                return build([hook(item, item_type) for item in value])
+            except Exception:
+                pass  # slow path below: find every bad item and say where
+            errors: list[Exception] = []
+            for i, item in enumerate(value):
+                try:
+                    hook(item, item_type)
+                except Exception as exc:
+                    errors.append(_index_error(exc, i, item_type))
+            if not errors:  # the failure did not repeat: try once more, loudly
+                return build([hook(item, item_type) for item in value])
+            raise IterableValidationError("while structuring an array", errors, t)
+
+        return structure_sequence
+
+    conv.register_structure_hook_factory(_is_sequence_type, sequence_hook)
     conv.register_unstructure_hook_func(
         _is_set_type,
         lambda s: sorted(conv.unstructure(x) for x in s),

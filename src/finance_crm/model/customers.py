@@ -254,6 +254,8 @@ def _custom_attributes(_inst: object, attribute: attrs.Attribute[Any], value: ob
     path = f"$.{attribute.name}"
     if not isinstance(value, Mapping):
         raise _problem(path, "must be a mapping of string keys to JSON values")
+    if not value:
+        return
     problems: list[Problem] = []
     _check_json(dict(value), path, problems)
     if problems:

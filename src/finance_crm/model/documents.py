@@ -304,8 +304,11 @@ _PASSPORT = re.compile(r"[0-9A-Z]{5,20}")
 _MAX_NUMBER_LENGTH = 50
 
 
+_WHITESPACE = re.compile(r"\s").search
+
+
 def _has_whitespace(text: str) -> bool:
-    return any(c.isspace() for c in text)
+    return _WHITESPACE(text) is not None
 
 
 @attrs.frozen

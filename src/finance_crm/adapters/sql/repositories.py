@@ -32,6 +32,22 @@ if TYPE_CHECKING:
 __all__ = ["SqlAuditTrail", "SqlCustomerRepository", "SqlOutbox"]
 
 
+# Built once: SQLAlchemy then only looks the compiled form up in its cache per call.
+_BY_ID = sa.select(customers).where(customers.c.id == sa.bindparam("key"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+_BY_NUMBER = sa.select(customers).where(customers.c.customer_number == sa.bindparam("key"))
+_BY_DOCUMENT = sa.select(customers).where(
+    customers.c.id
+    == sa.select(customer_documents.c.customer_id)
+    .where(
+        customer_documents.c.document_type == sa.bindparam("document_type"),
+        customer_documents.c.issuing_country == sa.bindparam("issuing_country"),
+        customer_documents.c.number == sa.bindparam("number"),
+    )
+    .scalar_subquery()
+)
+
+
 def _insert_sql(table: str, columns: Sequence[str], placeholder: str) -> str:
     marks = ", ".join([placeholder] * len(columns))
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
@@ -106,7 +122,7 @@ class SqlCustomerRepository:
         check_customer(customer, events)
         converter, now = uow._store.converter, uow._now()
         with uow.savepoint(), mapped_errors():
-            current = self._select_one(customers.c.id == customer.id, for_update=True)
+            current = self._select_one(_BY_ID_FOR_UPDATE, key=customer.id)
             check_update(current, customer)
             assert current is not None
             stored = attrs.evolve(customer, version=customer.version + 1)
@@ -148,24 +164,21 @@ class SqlCustomerRepository:
 
     # -- reads ---------------------------------------------------------------------
 
-    def _select_one(self, condition: Any, *, for_update: bool = False) -> Customer | None:
-        statement = sa.select(customers).where(condition)
-        if for_update:
-            statement = statement.with_for_update()
+    def _select_one(self, statement: sa.Select[Any], **params: Any) -> Customer | None:
         with mapped_errors():
-            row = self._uow.connection.execute(statement).mappings().first()
+            row = self._uow.connection.execute(statement, params).mappings().first()
         return None if row is None else customer_from_row(row, self._uow._store.converter)
 
     def get(self, customer_id: CustomerId) -> Customer:
         if not isinstance(customer_id, uuid.UUID):
             raise ValidationError("a customer id is a UUID", path="$.customer_id")
-        customer = self._select_one(customers.c.id == customer_id)
+        customer = self._select_one(_BY_ID, key=customer_id)
         if customer is None:
             raise NotFoundError("no customer with this id")
         return customer
 
     def get_by_number(self, customer_number: str) -> Customer:
-        customer = self._select_one(customers.c.customer_number == customer_number)
+        customer = self._select_one(_BY_NUMBER, key=customer_number)
         if customer is None:
             raise NotFoundError("no customer with this customer number")
         return customer
@@ -173,16 +186,12 @@ class SqlCustomerRepository:
     def find_by_document(
         self, document_type: IdDocumentType, number: str, issuing_country: str = "CN"
     ) -> Customer | None:
-        owner = (
-            sa.select(customer_documents.c.customer_id)
-            .where(
-                customer_documents.c.document_type == document_type.value,
-                customer_documents.c.issuing_country == issuing_country,
-                customer_documents.c.number == number,
-            )
-            .scalar_subquery()
+        return self._select_one(
+            _BY_DOCUMENT,
+            document_type=document_type.value,
+            issuing_country=issuing_country,
+            number=number,
         )
-        return self._select_one(customers.c.id == owner)
 
     def count(self) -> int:
         with mapped_errors():

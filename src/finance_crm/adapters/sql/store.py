@@ -42,6 +42,9 @@ __all__ = ["SqlStore", "SqlUnitOfWork"]
 Bind = sa.Engine | sa.Connection | Session | sessionmaker[Session]
 
 
+_FOREIGN_KEYS_ON = "finance_crm.sqlite_foreign_keys_on"
+
+
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -224,8 +227,12 @@ class SqlUnitOfWork:
             # pysqlite would BEGIN (deferred) lazily before the first write; a deferred
             # transaction that later needs the write lock fails with "database is locked"
             # instead of waiting, so writers take the lock up front.
-            driver = connection.connection.driver_connection
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            pooled = connection.connection
+            driver = pooled.driver_connection
+            if not pooled.info.get(_FOREIGN_KEYS_ON):
+                # Once per DB-API connection: setting it makes SQLite re-prepare statements.
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                pooled.info[_FOREIGN_KEYS_ON] = True
             if not getattr(driver, "in_transaction", False):
                 connection.exec_driver_sql("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
         elif self._session is None and not connection.in_transaction():

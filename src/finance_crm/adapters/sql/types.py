@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
+_UTC = pendulum.UTC
+
 __all__ = ["JSON_DOCUMENT", "SQLITE_DATETIME_FORMAT", "UtcDateTime", "sqlite_datetime"]
 
 # SQLAlchemy's own SQLite DATETIME storage format; the bulk path writes the same text.
@@ -47,7 +49,10 @@ class UtcDateTime(sa.TypeDecorator[datetime.datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime.datetime | None:
         if value is None:
             return None
-        instant: datetime.datetime = value
-        if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=datetime.UTC)
-        return pendulum.instance(instant).in_timezone("UTC")
+        v: datetime.datetime = value
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.UTC)
+        # Built directly: pendulum.instance(...).in_timezone() costs ~16x more per row.
+        return pendulum.DateTime(
+            v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=_UTC
+        )
