@@ -8,6 +8,7 @@ B-tree inserts local; they are built here because the stdlib gains ``uuid7`` onl
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from typing import NewType
@@ -24,10 +25,28 @@ CustomerId = NewType("CustomerId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
 
 
+class _Entropy(threading.local):
+    """Random bytes from the OS, fetched in blocks: one syscall per 400 ids, not per id."""
+
+    def __init__(self) -> None:
+        self.block = b""
+        self.offset = 0
+
+    def take10(self) -> bytes:
+        if self.offset + 10 > len(self.block):
+            self.block, self.offset = os.urandom(4000), 0
+        start = self.offset
+        self.offset += 10
+        return self.block[start : start + 10]
+
+
+_ENTROPY = _Entropy()
+
+
 def new_uuid7() -> uuid.UUID:
     """A version-7 UUID (RFC 9562): 48-bit Unix milliseconds, then 74 random bits."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(_ENTROPY.take10(), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80
     value |= 0x7 << 76  # version
     value |= ((rand >> 62) & 0x0FFF) << 64  # rand_a, 12 bits

@@ -194,8 +194,9 @@ def _keep_ends(
         n = len(value)
         if n <= keep.first + keep.last:
             return mask_char * n
-        shown = [*range(keep.first), *range(n - keep.last, n)]
-        if hidden is None or not any(hidden(i, n) for i in shown):
+        if hidden is None or not any(
+            hidden(i, n) for i in (*range(keep.first), *range(n - keep.last, n))
+        ):
             tail = value[n - keep.last :] if keep.last else ""
             return value[: keep.first] + mask_char * (n - keep.first - keep.last) + tail
     n = sum(1 for c in value if c not in _SEPARATORS)
@@ -214,12 +215,27 @@ def _keep_ends(
     return "".join(out)
 
 
+_KEEP_SURNAME = {1: Keep(1, 0), 2: Keep(2, 0)}
+
+
+def _hide_18(i: int, n: int) -> bool:
+    return 6 <= i < 14
+
+
+def _hide_15(i: int, n: int) -> bool:
+    return 6 <= i < 12
+
+
 def _birth_digits_hidden(value: str) -> Callable[[int, int], bool] | None:
-    compact = "".join(c for c in value if c not in _SEPARATORS)
+    compact = (
+        value
+        if _SEPARATOR_SEARCH(value) is None
+        else "".join(c for c in value if c not in _SEPARATORS)
+    )
     if _RESIDENT_ID_18.fullmatch(compact):
-        return lambda i, n: 6 <= i < 14
+        return _hide_18
     if _RESIDENT_ID_15.fullmatch(compact):
-        return lambda i, n: 6 <= i < 12
+        return _hide_15
     return None
 
 
@@ -316,9 +332,13 @@ class StandardMasking:
         if self.name is not None:
             return _keep_ends(value, self.name, m)
         if _is_cjk(value[0]):
-            letters = sum(1 for c in value if c not in _SEPARATORS)
+            letters = (
+                len(value)
+                if _SEPARATOR_SEARCH(value) is None
+                else sum(1 for c in value if c not in _SEPARATORS)
+            )
             kept = 2 if letters >= 3 and value[:2] in self.compound_surnames else 1
-            return _keep_ends(value, Keep(kept, 0), m)
+            return _keep_ends(value, _KEEP_SURNAME[kept], m)
         surname, comma, given = value.partition(",")
         if comma and _has_significant(given):
             return surname + comma + _initials(given, m)

@@ -358,9 +358,18 @@ def make_converter() -> WireConverter:
         return structure_sequence
 
     conv.register_structure_hook_factory(_is_sequence_type, sequence_hook)
-    conv.register_unstructure_hook_func(
-        _is_set_type,
-        lambda s: sorted(conv.unstructure(x) for x in s),
+
+    # Arrays out: a plain list comprehension with the item hook resolved once (cattrs'
+    # generic iterable hook goes through a generator per field, on every customer).
+    def unstructure_sequence_hook(t: Any) -> Callable[[Any], Any]:
+        item_type = (get_args(t) or (Any,))[0]
+        hook = conv.get_unstructure_hook(item_type) if item_type is not Any else conv.unstructure
+        if _is_set_type(t):
+            return lambda value: sorted(hook(x) for x in value) if value else []
+        return lambda value: [hook(x) for x in value] if value else []
+
+    conv.register_unstructure_hook_factory(
+        lambda t: _is_sequence_type(t) or t in (frozenset, set), unstructure_sequence_hook
     )
 
     def attrs_structure_factory(cl: type) -> Callable[[Any, Any], Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-import re
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -102,16 +102,13 @@ class CustomerRowReader(Protocol):
     def customer_from_row(self, row: Mapping[str, Any], *, at: datetime.datetime) -> Customer: ...
 
 
-_BLANK = re.compile(r"^\s*$")
-
-
 def _text(row: Mapping[str, Any], column: str) -> str | None:
     value = row.get(column)
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValidationError("must be text", path=f"$.{column}")
-    return None if _BLANK.match(value) else value.strip()
+    return value.strip() or None
 
 
 def _date(row: Mapping[str, Any], column: str) -> datetime.date | None:
@@ -132,11 +129,16 @@ def _enum(row: Mapping[str, Any], column: str, cls: type[enum.Enum]) -> Any:
     value = _text(row, column)
     if value is None:
         return None
-    for member in cls:
-        if str(member.value) == value:
-            return member
-    allowed = ", ".join(str(m.value) for m in cls)
-    raise ValidationError(f"must be one of {allowed}", path=f"$.{column}")
+    member = _members(cls).get(value)
+    if member is None:
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise ValidationError(f"must be one of {allowed}", path=f"$.{column}")
+    return member
+
+
+@functools.cache
+def _members(cls: type[enum.Enum]) -> dict[str, enum.Enum]:
+    return {str(m.value): m for m in cls}
 
 
 # Where a domain problem lands in the flat layout.

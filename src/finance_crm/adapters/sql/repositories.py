@@ -95,6 +95,7 @@ class SqlCustomerRepository:
                     customer,
                     customer_changes(None, wire, converter),
                     now,
+                    entity_id=wire["id"],
                 )
             )
             events.append(

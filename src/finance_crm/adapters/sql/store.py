@@ -334,6 +334,8 @@ class SqlUnitOfWork:
         customer: Customer,
         changes: dict[str, Any],
         now: datetime.datetime,
+        *,
+        entity_id: str | None = None,
     ) -> tuple[Any, ...]:
         codec = self._codec
         return (
@@ -341,7 +343,7 @@ class SqlUnitOfWork:
             self.actor.id,
             action,
             "customer",
-            str(customer.id),
+            entity_id or str(customer.id),
             customer.version,
             codec.json(changes),
         )
