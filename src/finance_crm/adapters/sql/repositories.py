@@ -16,6 +16,7 @@ from finance_crm.adapters.sql.rows import (
     DOCUMENT_COLUMNS,
     customer_from_row,
     customer_to_row,
+    insert_sql,
 )
 from finance_crm.adapters.sql.tables import audit_log, customer_documents, customers, outbox
 from finance_crm.auditing import customer_changes
@@ -48,19 +49,14 @@ _BY_DOCUMENT = sa.select(customers).where(
 )
 
 
-def _insert_sql(table: str, columns: Sequence[str], placeholder: str) -> str:
-    marks = ", ".join([placeholder] * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-
-
 class SqlCustomerRepository:
     """Customers stored in ``crm_customer`` (+ ``crm_customer_document``)."""
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
         placeholder = uow._codec.placeholder
-        self._insert_customer = _insert_sql("crm_customer", CUSTOMER_COLUMNS, placeholder)
-        self._insert_document = _insert_sql("crm_customer_document", DOCUMENT_COLUMNS, placeholder)
+        self._insert_customer = insert_sql("crm_customer", CUSTOMER_COLUMNS, placeholder)
+        self._insert_document = insert_sql("crm_customer_document", DOCUMENT_COLUMNS, placeholder)
 
     # -- writes --------------------------------------------------------------------
 

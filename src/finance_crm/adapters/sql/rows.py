@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -31,7 +31,7 @@ from finance_crm.model.customers import (
 )
 from finance_crm.serialization import WireConverter
 
-__all__ = ["COLUMN_FIELDS", "RowCodec", "customer_from_row", "customer_to_row"]
+__all__ = ["COLUMN_FIELDS", "RowCodec", "customer_from_row", "customer_to_row", "insert_sql"]
 
 # Fields stored in their own columns; everything else goes to ``profile``.
 COLUMN_FIELDS = frozenset(
@@ -205,3 +205,9 @@ AUDIT_COLUMNS = (
     "changes",
 )
 OUTBOX_COLUMNS = ("event_id", "event_type", "aggregate_id", "occurred_at", "payload")
+
+
+def insert_sql(table: str, columns: Sequence[str], placeholder: str) -> str:
+    """A positional ``INSERT`` for the driver's ``executemany`` (bulk path)."""
+    marks = ", ".join([placeholder] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"

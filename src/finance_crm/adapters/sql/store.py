@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.repositories import SqlAuditTrail, SqlCustomerRepository, SqlOutbox
-from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec
+from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec, insert_sql
 from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema
 from finance_crm.clock import Clock, SystemClock
 from finance_crm.errors import ConflictError, SchemaNotReady, StorageError, ValidationError
@@ -179,8 +179,8 @@ class SqlUnitOfWork:
         self.audit = SqlAuditTrail(self)
         self.outbox = SqlOutbox(self)
         placeholder = self._codec.placeholder
-        self._insert_audit = _insert("crm_audit_log", AUDIT_COLUMNS, placeholder)
-        self._insert_outbox = _insert("crm_outbox", OUTBOX_COLUMNS, placeholder)
+        self._insert_audit = insert_sql("crm_audit_log", AUDIT_COLUMNS, placeholder)
+        self._insert_outbox = insert_sql("crm_outbox", OUTBOX_COLUMNS, placeholder)
 
     # -- transaction ----------------------------------------------------------------
 
@@ -367,8 +367,3 @@ class SqlUnitOfWork:
             for e in events
         ]
         self.connection.exec_driver_sql(self._insert_outbox, rows)
-
-
-def _insert(table: str, columns: Sequence[str], placeholder: str) -> str:
-    marks = ", ".join([placeholder] * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
