@@ -115,18 +115,11 @@ def customer_changes(
     ``before=None`` (a new customer) every non-empty field is recorded as set.
     """
     new = after if isinstance(after, Mapping) else converter.unstructure(after)
-    old = (
-        {}
-        if before is None
-        else before
-        if isinstance(before, Mapping)
-        else converter.unstructure(before)
-    )
     changes: dict[str, dict[str, Any]] = {}
     if before is None:  # a new customer: every non-empty field, set from nothing
         personal = PERSONAL_CUSTOMER_FIELDS
         for name, value in new.items():
-            if value is None or name == "version":
+            if value is None or name in _NOT_AUDITED:
                 continue
             cls = value.__class__
             if (cls is list or cls is dict) and not value:
@@ -135,6 +128,7 @@ def customer_changes(
                 value = masked_wire(name, value, masking)
             changes[name] = {"before": None, "after": value}
         return changes
+    old = before if isinstance(before, Mapping) else converter.unstructure(before)
     for name, value in new.items():
         if name in _NOT_AUDITED:
             continue

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import datetime
 import enum
-import functools
 import re
 import uuid
-import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Self, TypeAlias
 
 import attrs
 
-from finance_crm.clock import DEFAULT_TIMEZONE, ensure_utc
+from finance_crm.clock import DEFAULT_TIMEZONE, business_date, ensure_utc
 from finance_crm.errors import BusinessRuleViolation, Problem, ValidationError
 from finance_crm.ids import CustomerId, new_customer_id
 from finance_crm.model.documents import EmailAddress, IdDocumentType, IdentityDocument, Phone
@@ -57,11 +55,6 @@ __all__ = [
 
 JsonValue: TypeAlias = "str | int | bool | list[JsonValue] | dict[str, JsonValue] | None"
 """What a custom attribute may hold: JSON without floats (write decimals as strings)."""
-
-
-@functools.cache
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name)
 
 
 _NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
@@ -348,7 +341,7 @@ class MarketingConsent:
             return False
         if self.withdrawn_at is None:
             return True
-        return on < self.withdrawn_at.astimezone(_zone(tz)).date()
+        return on < business_date(self.withdrawn_at, tz)
 
 
 @attrs.frozen(kw_only=True)
