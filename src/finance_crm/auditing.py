@@ -13,11 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
+from finance_crm.model.organization import OrgUnit, StaffMember
 from finance_crm.security import DEFAULT_MASKING, MaskingRule, PersonalDataKind
 from finance_crm.serialization import WireConverter
 
-__all__ = ["PERSONAL_CUSTOMER_FIELDS", "customer_changes", "masked_wire"]
+__all__ = [
+    "PERSONAL_CUSTOMER_FIELDS",
+    "assignment_changes",
+    "customer_changes",
+    "masked_wire",
+    "staff_changes",
+    "staff_wire",
+    "unit_changes",
+]
 
 PERSONAL_CUSTOMER_FIELDS = frozenset(
     {
@@ -140,3 +150,62 @@ def customer_changes(
             "after": masked_wire(name, value, masking),
         }
     return changes
+
+
+def _team(assignment: Assignment | None) -> list[list[str]] | None:
+    if assignment is None:
+        return None
+    return [[m.staff_id, m.role.value, str(m.share)] for m in assignment.managers]
+
+
+def assignment_changes(before: Assignment | None, after: Assignment) -> dict[str, dict[str, Any]]:
+    """The audit form of one version of a customer's managers: the team (staff code,
+    role, share), the reason and the effective instant, before and after."""
+    changes: dict[str, dict[str, Any]] = {
+        "managers": {"before": _team(before), "after": _team(after)},
+        "reason": {"before": before.reason if before else None, "after": after.reason},
+        "effective_from": {
+            "before": before.effective_from.isoformat() if before else None,
+            "after": after.effective_from.isoformat(),
+        },
+    }
+    if after.capacity_override is not None:
+        changes["capacity_override"] = {"before": None, "after": after.capacity_override}
+    return changes
+
+
+def staff_wire(staff: StaffMember, masking: MaskingRule = DEFAULT_MASKING) -> dict[str, Any]:
+    """A staff record as audited: plain JSON values, the name masked."""
+    return {
+        "name": masking.mask(PersonalDataKind.NAME, staff.name),
+        "unit": staff.unit,
+        "roles": sorted(r.value for r in staff.roles),
+        "status": staff.status.value,
+        "departed_at": staff.departed_at.isoformat() if staff.departed_at else None,
+        "leaves": [[p.first_day.isoformat(), p.last_day.isoformat(), p.kind.value]
+                   for p in staff.leaves],
+        "capacity": staff.capacity,
+    }
+
+
+def _diff(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    if old is None:
+        return {k: {"before": None, "after": v} for k, v in new.items() if v not in (None, [])}
+    return {k: {"before": old.get(k), "after": v} for k, v in new.items() if old.get(k) != v}
+
+
+def staff_changes(
+    before: StaffMember | None, after: StaffMember, masking: MaskingRule = DEFAULT_MASKING
+) -> dict[str, dict[str, Any]]:
+    """``{field: {"before": ..., "after": ...}}`` for a staff record, name masked."""
+    return _diff(staff_wire(before, masking) if before else None, staff_wire(after, masking))
+
+
+def unit_changes(before: OrgUnit | None, after: OrgUnit) -> dict[str, dict[str, Any]]:
+    """The audit form of an organisation unit's change."""
+
+    def wire(unit: OrgUnit) -> dict[str, Any]:
+        return {"name": unit.name, "kind": unit.kind.value, "parent": unit.parent,
+                "path": unit.path}
+
+    return _diff(wire(before) if before else None, wire(after))

@@ -27,6 +27,7 @@ __all__ = [
     "FixedClock",
     "SystemClock",
     "business_date",
+    "end_of_business_day",
     "ensure_utc",
 ]
 
@@ -104,6 +105,20 @@ def business_date(
         raise ValidationError("tz must be an IANA time zone name such as Asia/Shanghai")
     local = instant.astimezone(_zone(tz))
     return pendulum.Date(local.year, local.month, local.day)
+
+
+def end_of_business_day(day: datetime.date, tz: str = DEFAULT_TIMEZONE) -> pendulum.DateTime:
+    """The last instant (UTC, to the microsecond) of the business date ``day`` in ``tz``.
+
+    "Who managed this customer on 30 June?" is answered as of this instant: the state
+    the day closed with.
+    """
+    if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
+        raise ValidationError("expected a date (a business date), not an instant")
+    zone = _zone(tz)
+    following = datetime.date.fromordinal(day.toordinal() + 1)
+    start = pendulum.DateTime(following.year, following.month, following.day, tzinfo=zone)
+    return ensure_utc(start).subtract(microseconds=1)
 
 
 @attrs.frozen

@@ -16,6 +16,8 @@ from typing import NewType
 __all__ = [
     "CustomerId",
     "EventId",
+    "OrgUnitCode",
+    "StaffId",
     "new_customer_id",
     "new_event_id",
     "new_uuid7",
@@ -23,6 +25,10 @@ __all__ = [
 
 CustomerId = NewType("CustomerId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
+# Staff and organisation units are keyed by the institution's own codes (工号, 机构号),
+# which key the HR and organisation systems they come from; see model/organization.py.
+StaffId = NewType("StaffId", str)
+OrgUnitCode = NewType("OrgUnitCode", str)
 
 
 class _Entropy(threading.local):

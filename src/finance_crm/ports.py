@@ -13,25 +13,36 @@ The same code runs on :class:`finance_crm.adapters.memory.InMemoryStore` (tests)
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator, Mapping, Sequence
+import enum
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
 
-from finance_crm.ids import CustomerId, EventId
+from finance_crm.access import AccessScope
+from finance_crm.clock import Clock
+from finance_crm.ids import CustomerId, EventId, OrgUnitCode, StaffId
+from finance_crm.model.assignments import Assignment, AssignmentRecord, ManagerRole
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
 from finance_crm.model.events import DomainEvent
-from finance_crm.security import Actor
+from finance_crm.model.organization import OrgUnit, StaffMember
+from finance_crm.security import Actor, MaskingRule
 
 __all__ = [
+    "AssignmentRepository",
     "AuditEntry",
     "AuditTrail",
+    "CustomerOrder",
+    "CustomerPage",
     "CustomerRepository",
+    "CustomerSummary",
+    "OrganizationRepository",
     "Outbox",
     "OutboxMessage",
+    "ReasonCount",
     "Store",
     "UnitOfWork",
 ]
@@ -67,8 +78,52 @@ class OutboxMessage:
     payload: Mapping[str, Any]
 
 
+class CustomerOrder(enum.Enum):
+    """How a page of customers is ordered (ties broken by customer id)."""
+
+    NAME = "name"
+    CUSTOMER_NUMBER = "customer_number"
+    OPENED_AT = "opened_at"
+
+
+@attrs.frozen(kw_only=True)
+class CustomerSummary:
+    """One line of a customer list, with the name masked unless the actor may see it."""
+
+    id: CustomerId
+    customer_number: str
+    kind: str
+    status: str
+    name: str
+    risk_level: int | None
+    primary_manager: StaffId | None
+
+
+@attrs.frozen(kw_only=True)
+class CustomerPage:
+    """A page of customers and the cursor for the next page (``None`` on the last)."""
+
+    items: tuple[CustomerSummary, ...]
+    next_cursor: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ReasonCount:
+    """How many reassignments gave ``reason`` on ``day`` for customers whose new primary
+    manager sat in ``unit`` (a row of the 改派原因 report)."""
+
+    reason: str
+    unit: OrgUnitCode
+    day: datetime.date
+    count: int
+
+
 class CustomerRepository(Protocol):
-    """Customers in one unit of work."""
+    """Customers in one unit of work, within the actor's access scope.
+
+    Reads outside the scope behave as if the customer did not exist; writes to a
+    customer outside it raise :class:`~finance_crm.errors.PermissionDenied`.
+    """
 
     def add(self, customer: Customer) -> None:
         """Store a new customer (audited, with a ``CustomerOpened`` event).
@@ -103,7 +158,115 @@ class CustomerRepository(Protocol):
         """How many customers the store holds."""
 
     def stream(self, *, batch_size: int = 1000) -> Iterator[Customer]:
-        """Every customer in id order, fetched ``batch_size`` at a time."""
+        """Every customer in scope in id order, fetched ``batch_size`` at a time."""
+
+    def page(
+        self,
+        *,
+        order: CustomerOrder = CustomerOrder.NAME,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> CustomerPage:
+        """One page of the customers in scope, as summaries masked for the actor.
+
+        Pass the previous page's ``next_cursor`` to get the next one (keyset paging:
+        stable while customers are added).
+        """
+
+
+class OrganizationRepository(Protocol):
+    """Units of the organisation and the staff in them."""
+
+    def add_unit(self, unit: OrgUnit) -> None:
+        """Store a new unit; its parent must exist. DuplicateError if the code is taken."""
+
+    def get_unit(self, code: OrgUnitCode) -> OrgUnit:
+        """The unit, or NotFoundError."""
+
+    def units(self) -> list[OrgUnit]:
+        """Every unit, parents before children (by path)."""
+
+    def add_staff(self, staff: StaffMember) -> None:
+        """Store a new staff member; their unit must exist."""
+
+    def get_staff(self, staff_id: StaffId) -> StaffMember:
+        """The staff member, or NotFoundError."""
+
+    def find_staff(self, staff_id: StaffId) -> StaffMember | None:
+        """The staff member, if any."""
+
+    def update_staff(
+        self, staff: StaffMember, events: Sequence[DomainEvent] = ()
+    ) -> StaffMember:
+        """Store a changed staff record (version-checked like customers).
+
+        Storing a departure is refused with BusinessRuleViolation while any customer
+        still has this person as a manager: hand the book over first.
+        """
+
+    def staff(
+        self, *, unit: OrgUnitCode | None = None, include_subunits: bool = True
+    ) -> list[StaffMember]:
+        """Staff in ``unit`` (and below it), or everyone, ordered by staff id."""
+
+
+class AssignmentRepository(Protocol):
+    """Customers' managers (one :class:`Assignment` per customer) and their history.
+
+    Reads are filtered by the actor's scope. A write is allowed when the actor's scope
+    covers the customer's current managers (or the customer has none yet) *and* the new
+    ones; otherwise PermissionDenied. Every write is audited (one entry per customer
+    changed) and puts the events on the outbox.
+    """
+
+    def find(self, customer_id: CustomerId) -> Assignment | None:
+        """The customer's current assignment, if any (and in scope)."""
+
+    def get(self, customer_id: CustomerId) -> Assignment:
+        """The current assignment, or NotFoundError."""
+
+    def find_many(self, customer_ids: Collection[CustomerId]) -> dict[CustomerId, Assignment]:
+        """Current assignments of those customers that have one (and are in scope)."""
+
+    def add(self, assignment: Assignment, events: Sequence[DomainEvent] = ()) -> Assignment:
+        """Store a customer's first assignment (version 0); returns it at version 1.
+
+        The customer must exist; every manager must be a stored, active staff member.
+        DuplicateError (a ConflictError) when the customer already has one.
+        """
+
+    def update(self, assignment: Assignment, events: Sequence[DomainEvent] = ()) -> Assignment:
+        """Store a changed assignment whose ``version`` is the one read; returns it with
+        the version moved on. ConflictError if another unit of work changed it since."""
+
+    def update_many(self, changes: Sequence[tuple[Assignment, Sequence[DomainEvent]]]) -> None:
+        """Store many changed assignments in as few statements as the backend allows,
+        each version-checked; all or nothing."""
+
+    def book(
+        self,
+        staff_id: StaffId,
+        *,
+        roles: Collection[ManagerRole] | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Assignment]:
+        """Current assignments on which ``staff_id`` holds one of ``roles`` (any role when
+        ``None``), in customer id order, fetched ``batch_size`` at a time."""
+
+    def book_sizes(self, staff_ids: Collection[StaffId] | None = None) -> dict[StaffId, int]:
+        """How many customers each manager holds as primary (0 included for those asked)."""
+
+    def as_of(self, customer_id: CustomerId, at: datetime.datetime) -> AssignmentRecord | None:
+        """The version in effect at the instant ``at``, if there was one."""
+
+    def history(self, customer_id: CustomerId) -> list[AssignmentRecord]:
+        """Every version of the customer's assignment, oldest first."""
+
+    def reason_counts(
+        self, *, since: datetime.datetime, until: datetime.datetime
+    ) -> list[ReasonCount]:
+        """Reassignments effective in ``[since, until)``, counted by reason, the new
+        primary's unit and business day (for changes in the actor's scope)."""
 
 
 class AuditTrail(Protocol):
@@ -130,8 +293,22 @@ class UnitOfWork(Protocol):
 
     actor: Actor
     customers: CustomerRepository
+    organization: OrganizationRepository
+    assignments: AssignmentRepository
     audit: AuditTrail
     outbox: Outbox
+
+    @property
+    def clock(self) -> Clock:
+        """The store's clock: services read "now" from it."""
+
+    @property
+    def scope(self) -> AccessScope:
+        """What the actor may see and change (resolved from their staff record)."""
+
+    @property
+    def masking(self) -> MaskingRule:
+        """How personal data is masked for this actor."""
 
     def commit(self) -> None:
         """Make every change of this unit of work durable, atomically."""
