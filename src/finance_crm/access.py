@@ -84,7 +84,7 @@ class AccessScope:
             return "their own customers"
         if self.kind is ScopeKind.UNIT:
             return f"customers of the managers under {self.unit_path}"
-        return self.kind.value
+        return str(self.kind.value)
 
 
 class AccessRule(Protocol):

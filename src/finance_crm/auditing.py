@@ -10,6 +10,7 @@ custom attributes keep their keys with masked values.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -152,6 +153,11 @@ def customer_changes(
     return changes
 
 
+def _instant(value: datetime.datetime) -> str:
+    # The wire format's spelling of a UTC instant (as customers' audit records use).
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def _team(assignment: Assignment | None) -> list[list[str]] | None:
     if assignment is None:
         return None
@@ -165,8 +171,8 @@ def assignment_changes(before: Assignment | None, after: Assignment) -> dict[str
         "managers": {"before": _team(before), "after": _team(after)},
         "reason": {"before": before.reason if before else None, "after": after.reason},
         "effective_from": {
-            "before": before.effective_from.isoformat() if before else None,
-            "after": after.effective_from.isoformat(),
+            "before": _instant(before.effective_from) if before else None,
+            "after": _instant(after.effective_from),
         },
     }
     if after.capacity_override is not None:
@@ -181,9 +187,10 @@ def staff_wire(staff: StaffMember, masking: MaskingRule = DEFAULT_MASKING) -> di
         "unit": staff.unit,
         "roles": sorted(r.value for r in staff.roles),
         "status": staff.status.value,
-        "departed_at": staff.departed_at.isoformat() if staff.departed_at else None,
-        "leaves": [[p.first_day.isoformat(), p.last_day.isoformat(), p.kind.value]
-                   for p in staff.leaves],
+        "departed_at": _instant(staff.departed_at) if staff.departed_at else None,
+        "leaves": [
+            [p.first_day.isoformat(), p.last_day.isoformat(), p.kind.value] for p in staff.leaves
+        ],
         "capacity": staff.capacity,
     }
 
@@ -205,7 +212,11 @@ def unit_changes(before: OrgUnit | None, after: OrgUnit) -> dict[str, dict[str, 
     """The audit form of an organisation unit's change."""
 
     def wire(unit: OrgUnit) -> dict[str, Any]:
-        return {"name": unit.name, "kind": unit.kind.value, "parent": unit.parent,
-                "path": unit.path}
+        return {
+            "name": unit.name,
+            "kind": unit.kind.value,
+            "parent": unit.parent,
+            "path": unit.path,
+        }
 
     return _diff(wire(before) if before else None, wire(after))

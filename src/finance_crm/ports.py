@@ -195,9 +195,7 @@ class OrganizationRepository(Protocol):
     def find_staff(self, staff_id: StaffId) -> StaffMember | None:
         """The staff member, if any."""
 
-    def update_staff(
-        self, staff: StaffMember, events: Sequence[DomainEvent] = ()
-    ) -> StaffMember:
+    def update_staff(self, staff: StaffMember, events: Sequence[DomainEvent] = ()) -> StaffMember:
         """Store a changed staff record (version-checked like customers).
 
         Storing a departure is refused with BusinessRuleViolation while any customer
@@ -301,6 +299,10 @@ class UnitOfWork(Protocol):
     @property
     def clock(self) -> Clock:
         """The store's clock: services read "now" from it."""
+
+    @property
+    def timezone(self) -> str:
+        """The institution's time zone (IANA name): business dates are read in it."""
 
     @property
     def scope(self) -> AccessScope:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from finance_crm.errors import ConflictError, NotFoundError, ValidationError
+from finance_crm.errors import BusinessRuleViolation, ConflictError, NotFoundError, ValidationError
+from finance_crm.ids import StaffId
+from finance_crm.model.assignments import AssignedManager, Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.events import DomainEvent
+from finance_crm.model.organization import StaffMember
 
-__all__ = ["check_customer", "check_update"]
+__all__ = [
+    "assignment_conflict",
+    "check_assignment",
+    "check_customer",
+    "check_serving",
+    "check_update",
+    "departure_refused",
+]
 
 
 def check_customer(customer: object, events: Sequence[DomainEvent] = ()) -> None:
@@ -33,3 +43,46 @@ def check_update(current: Customer | None, customer: Customer) -> None:
         )
     if type(current) is not type(customer):
         raise ValidationError("a customer cannot change kind", path="$.kind")
+
+
+def check_assignment(assignment: object, events: Sequence[DomainEvent] = ()) -> None:
+    """The argument is an assignment and the events are its customer's."""
+    if not isinstance(assignment, Assignment):
+        raise ValidationError("expected an Assignment", path="$")
+    for event in events:
+        if event.aggregate_id != str(assignment.customer_id):
+            raise ValidationError("an event belongs to another customer", path="$.events")
+
+
+def check_serving(
+    managers: Sequence[AssignedManager], staff: Mapping[StaffId, StaffMember | None]
+) -> None:
+    """Every manager is a stored, active staff member (``staff`` maps id -> record)."""
+    for m in managers:
+        found = staff.get(m.staff_id)
+        if found is None:
+            raise NotFoundError(
+                f"no staff member {m.staff_id}; add them with uow.organization.add_staff()"
+            )
+        if not found.is_active:
+            raise BusinessRuleViolation(
+                f"staff member {m.staff_id} has departed and cannot be assigned; "
+                "choose an active manager"
+            )
+
+
+def assignment_conflict() -> ConflictError:
+    return ConflictError(
+        "another unit of work changed this customer's managers first; nothing was "
+        "written: reload the assignment and retry"
+    )
+
+
+def departure_refused(blockers: Sequence[object], total: int) -> BusinessRuleViolation:
+    shown = ", ".join(str(b) for b in blockers[:20])
+    more = f" and {total - 20} more" if total > 20 else ""
+    return BusinessRuleViolation(
+        f"this staff member still serves {total} customers ({shown}{more}); hand the book "
+        "over first (finance_crm.services.hand_over_book) so no customer is left without "
+        "an active primary manager"
+    )

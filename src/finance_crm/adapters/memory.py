@@ -11,23 +11,43 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
 
+from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.adapters._checks import check_customer, check_update
+from finance_crm.adapters._memory_managers import (
+    HistoryRow,
+    MemoryAssignments,
+    MemoryOrganization,
+)
+from finance_crm.adapters._paging import check_page, parse_cursor, summarise
 from finance_crm.auditing import customer_changes
-from finance_crm.clock import Clock, SystemClock
-from finance_crm.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
-from finance_crm.ids import CustomerId, EventId
+from finance_crm.clock import DEFAULT_TIMEZONE, Clock, SystemClock
+from finance_crm.errors import (
+    ConflictError,
+    DuplicateError,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
+from finance_crm.ids import CustomerId, EventId, OrgUnitCode, StaffId
+from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
 from finance_crm.model.events import CustomerOpened, DomainEvent
-from finance_crm.ports import AuditEntry, OutboxMessage
-from finance_crm.security import Actor
+from finance_crm.model.organization import OrgUnit, StaffMember
+from finance_crm.ports import (
+    AuditEntry,
+    CustomerOrder,
+    CustomerPage,
+    OutboxMessage,
+)
+from finance_crm.security import Actor, MaskingRule
 from finance_crm.serialization import WireConverter, make_converter
 
 __all__ = ["InMemoryStore", "InMemoryUnitOfWork"]
@@ -47,6 +67,10 @@ class _State:
     audit: list[AuditEntry] = attrs.field(factory=list)
     outbox: list[OutboxMessage] = attrs.field(factory=list)
     published: set[EventId] = attrs.field(factory=set)
+    units: dict[OrgUnitCode, OrgUnit] = attrs.field(factory=dict)
+    staff: dict[StaffId, StaffMember] = attrs.field(factory=dict)
+    assignments: dict[CustomerId, Assignment] = attrs.field(factory=dict)
+    history: dict[CustomerId, tuple[HistoryRow, ...]] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -61,6 +85,16 @@ class _Pending:
     audit: list[AuditEntry] = attrs.field(factory=list)
     outbox: list[OutboxMessage] = attrs.field(factory=list)
     published: set[EventId] = attrs.field(factory=set)
+    # key -> (version it was based on, or None if new; the new state)
+    units: dict[OrgUnitCode, tuple[int | None, OrgUnit]] = attrs.field(factory=dict)
+    staff: dict[StaffId, tuple[int | None, StaffMember]] = attrs.field(factory=dict)
+    assignments: dict[CustomerId, tuple[int | None, Assignment]] = attrs.field(factory=dict)
+    history: dict[CustomerId, tuple[HistoryRow, ...]] = attrs.field(factory=dict)
+
+    def copy(self) -> _Pending:
+        return _Pending(
+            **{f.name: copy.copy(getattr(self, f.name)) for f in attrs.fields(_Pending)}
+        )
 
 
 class InMemoryStore:
@@ -74,8 +108,18 @@ class InMemoryStore:
     0
     """
 
-    def __init__(self, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
+        access: AccessRule | None = None,
+        unmasking: UnmaskingRule | None = None,
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
+        self.timezone = timezone
+        self.access: AccessRule = access or OrgScopes()
+        self.unmasking: UnmaskingRule = unmasking or UnmaskedRoles()
         self.converter: WireConverter = make_converter()
         self._state = _State()
         self._lock = threading.RLock()
@@ -131,9 +175,16 @@ class _Customers:
         for key in _doc_keys(new):
             pending.documents[key] = new.id
 
+    def _readable(self, customer_id: CustomerId) -> bool:
+        scope = self._uow.scope
+        if scope.is_everything:
+            return True
+        assignments = self._uow.assignments
+        return assignments.covers(scope, assignments._visible(customer_id))
+
     def get(self, customer_id: CustomerId) -> Customer:
         customer = self._visible(customer_id)
-        if customer is None:
+        if customer is None or not self._readable(customer_id):
             raise NotFoundError("no customer with this id")
         return customer
 
@@ -147,17 +198,56 @@ class _Customers:
         self, document_type: IdDocumentType, number: str, issuing_country: str = "CN"
     ) -> Customer | None:
         owner = self._owner("document", (document_type.value, issuing_country, number))
-        return None if owner is None else self.get(owner)
+        return None if owner is None or not self._readable(owner) else self.get(owner)
+
+    def _ids_in_scope(self) -> list[CustomerId]:
+        ids = set(self._uow._store._state.customers) | set(self._uow._pending.written)
+        return sorted((i for i in ids if self._readable(i)), key=lambda i: i.bytes)
 
     def count(self) -> int:
-        state = self._uow._store._state
-        new = sum(1 for base, _ in self._uow._pending.written.values() if base is None)
-        return len(state.customers) + new
+        if self._uow.scope.is_everything:
+            state = self._uow._store._state
+            new = sum(1 for base, _ in self._uow._pending.written.values() if base is None)
+            return len(state.customers) + new
+        return len(self._ids_in_scope())
 
     def stream(self, *, batch_size: int = 1000) -> Iterator[Customer]:
-        ids = set(self._uow._store._state.customers) | set(self._uow._pending.written)
-        for customer_id in sorted(ids, key=lambda i: i.bytes):
+        for customer_id in self._ids_in_scope():
             yield self.get(customer_id)
+
+    def page(
+        self,
+        *,
+        order: CustomerOrder = CustomerOrder.NAME,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> CustomerPage:
+        check_page(order, limit)
+
+        def key(c: Customer) -> tuple[Any, str]:
+            value = {
+                CustomerOrder.NAME: c.display_name,
+                CustomerOrder.CUSTOMER_NUMBER: c.customer_number,
+                CustomerOrder.OPENED_AT: c.opened_at,
+            }[order]
+            return (value, str(c.id))
+
+        customers = sorted((self.get(i) for i in self._ids_in_scope()), key=key)
+        if cursor is not None:
+            last = self._visible(parse_cursor(cursor))
+            if last is None:
+                raise ValidationError("the cursor is not a customer of this store", path="$.cursor")
+            after = key(last)
+            customers = [c for c in customers if key(c) > after]
+        chosen = customers[:limit]
+        masking = self._uow.masking
+        assignments = self._uow.assignments
+        items = tuple(
+            summarise(c, masking, a.primary if (a := assignments._visible(c.id)) else None)
+            for c in chosen
+        )
+        more = len(customers) > limit
+        return CustomerPage(items=items, next_cursor=str(chosen[-1].id) if more else None)
 
     # -- writes --------------------------------------------------------------------
 
@@ -178,6 +268,11 @@ class _Customers:
     def add(self, customer: Customer) -> None:
         self._uow._check_writable()
         check_customer(customer)
+        if self._uow.scope.kind.value == "nothing":
+            raise PermissionDenied(
+                "your access scope is empty: only staff members (or head office and "
+                "system actors) may open customers"
+            )
         if self._visible(customer.id) is not None:
             raise DuplicateError("a customer with this id is already stored")
         self._check_unique(customer)
@@ -208,6 +303,11 @@ class _Customers:
         current = self._visible(customer.id)
         check_update(current, customer)
         assert current is not None
+        if not self._readable(customer.id):
+            raise PermissionDenied(
+                "this customer is outside your access scope; ask a manager whose scope "
+                "covers the customer"
+            )
         self._check_unique(customer)
         stored = attrs.evolve(customer, version=customer.version + 1)
         pending = self._uow._pending.written
@@ -217,6 +317,22 @@ class _Customers:
         self._uow._record(current, stored, "customer.revised")
         self._uow._emit(events)
         return stored
+
+
+def _check_versions(
+    stored: Mapping[Any, Any], written: Mapping[Any, tuple[int | None, Any]], what: str
+) -> None:
+    for key, (base, _) in written.items():
+        current = stored.get(key)
+        if (base is None) != (current is None) or (current is not None and current.version != base):
+            if base is None:
+                raise DuplicateError(
+                    f"another unit of work added the same {what} first; nothing was written"
+                )
+            raise ConflictError(
+                f"another unit of work committed a change to the same {what} first; "
+                "nothing was written: reload and retry"
+            )
 
 
 class _Audit:
@@ -260,8 +376,29 @@ class InMemoryUnitOfWork:
         self._pending = _Pending()
         self._open = False
         self.customers = _Customers(self)
+        self.organization = MemoryOrganization(self)
+        self.assignments = MemoryAssignments(self)
         self.audit = _Audit(self)
         self.outbox = _Outbox(self)
+
+    @property
+    def clock(self) -> Clock:
+        return self._store.clock
+
+    @property
+    def timezone(self) -> str:
+        return self._store.timezone
+
+    @property
+    def scope(self) -> AccessScope:
+        """Resolved on every use: the in-memory organisation is cheap to read."""
+        staff = self.organization.find_staff(StaffId(self.actor.id))
+        unit = self.organization.find_unit(staff.unit) if staff is not None else None
+        return self._store.access.scope_for(self.actor, staff, unit)
+
+    @property
+    def masking(self) -> MaskingRule:
+        return self._store.unmasking.masking_for(self.actor)
 
     def __enter__(self) -> Self:
         self._open = True
@@ -284,6 +421,22 @@ class InMemoryUnitOfWork:
 
     def _now(self) -> Any:
         return self._store.clock.now()
+
+    def _audit(
+        self, action: str, entity_type: str, entity_id: str, version: int, changes: dict[str, Any]
+    ) -> None:
+        self._pending.audit.append(
+            AuditEntry(
+                sequence=self._store._next_sequence(),
+                recorded_at=self._now(),
+                actor=self.actor.id,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                entity_version=version,
+                changes=changes,
+            )
+        )
 
     def _record(self, before: Customer | None, after: Customer, action: str) -> None:
         self._pending.audit.append(
@@ -315,13 +468,7 @@ class InMemoryUnitOfWork:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        saved = copy.copy(self._pending)
-        saved.written = dict(self._pending.written)
-        saved.numbers = dict(self._pending.numbers)
-        saved.documents = dict(self._pending.documents)
-        saved.audit = list(self._pending.audit)
-        saved.outbox = list(self._pending.outbox)
-        saved.published = set(self._pending.published)
+        saved = self._pending.copy()
         try:
             yield
         except BaseException:
@@ -341,6 +488,9 @@ class InMemoryUnitOfWork:
                         "another unit of work committed a change to the same customer first; "
                         "nothing was written: reload and retry"
                     )
+            _check_versions(state.units, pending.units, "organisation unit")
+            _check_versions(state.staff, pending.staff, "staff record")
+            _check_versions(state.assignments, pending.assignments, "customer's managers")
             for customer_id, (_, customer) in pending.written.items():
                 owners = [(state.numbers.get(customer.customer_number), "number")]
                 owners += [(state.documents.get(k), "document") for k in _doc_keys(customer)]
@@ -369,6 +519,10 @@ class InMemoryUnitOfWork:
                 state.numbers[customer.customer_number] = customer_id
                 for key in _doc_keys(customer):
                     state.documents[key] = customer_id
+            state.units.update((k, v) for k, (_, v) in pending.units.items())
+            state.staff.update((k, v) for k, (_, v) in pending.staff.items())
+            state.assignments.update((k, v) for k, (_, v) in pending.assignments.items())
+            state.history.update(pending.history)
             state.audit.extend(pending.audit)
             state.outbox.extend(pending.outbox)
             state.published |= pending.published

@@ -16,6 +16,7 @@ import datetime
 import enum
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
@@ -63,16 +64,18 @@ def _share(value: object) -> Decimal:
     return share.quantize(_CENT)
 
 
-def _staff_id(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+def _staff_id(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value:
-        raise ValidationError("must be a staff id (the staff member's code)",
-                              path=f"$.{attribute.name}")
+        raise ValidationError(
+            "must be a staff id (the staff member's code)", path=f"$.{attribute.name}"
+        )
 
 
 def _role(instance: object, attribute: attrs.Attribute[ManagerRole], value: object) -> None:
     if not isinstance(value, ManagerRole):
-        raise ValidationError("must be a ManagerRole (PRIMARY, SECONDARY, CHIEF, TEAM_MEMBER)",
-                              path="$.role")
+        raise ValidationError(
+            "must be a ManagerRole (PRIMARY, SECONDARY, CHIEF, TEAM_MEMBER)", path="$.role"
+        )
 
 
 @attrs.frozen
@@ -86,16 +89,16 @@ class AssignedManager:
 
 def _reason(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > 40:
-        raise ValidationError("must be a reassignment reason code (1-40 characters)",
-                              path="$.reason")
+        raise ValidationError(
+            "must be a reassignment reason code (1-40 characters)", path="$.reason"
+        )
 
 
-def _optional_note(instance: object, attribute: attrs.Attribute[str | None], value: object
-                   ) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()
-                              or len(value) > 500):
-        raise ValidationError("must be a non-empty explanation of at most 500 characters",
-                              path=f"$.{attribute.name}")
+def _optional_note(instance: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 500):
+        raise ValidationError(
+            "must be a non-empty explanation of at most 500 characters", path=f"$.{attribute.name}"
+        )
 
 
 def _managers(value: Iterable[AssignedManager]) -> tuple[AssignedManager, ...]:
@@ -111,28 +114,45 @@ def _managers(value: Iterable[AssignedManager]) -> tuple[AssignedManager, ...]:
 def team_problems(managers: tuple[AssignedManager, ...]) -> list[Problem]:
     """What is wrong with this team of managers (empty when it is valid)."""
     problems: list[Problem] = []
-    counts = {role: 0 for role in ManagerRole}
+    counts = dict.fromkeys(ManagerRole, 0)
     for m in managers:
         counts[m.role] += 1
     if counts[ManagerRole.PRIMARY] != 1:
-        problems.append(Problem("$.managers", (
-            f"a customer has exactly one primary manager, here {counts[ManagerRole.PRIMARY]}; "
-            "name one primary and make any other a secondary or team member")))
+        problems.append(
+            Problem(
+                "$.managers",
+                (
+                    "a customer has exactly one primary manager, here "
+                    f"{counts[ManagerRole.PRIMARY]}; name one primary and make any other a secondary or team member"
+                ),
+            )
+        )
     if counts[ManagerRole.SECONDARY] > 1:
         problems.append(Problem("$.managers", "a customer has at most one secondary manager"))
     if counts[ManagerRole.CHIEF] > 1:
-        problems.append(Problem("$.managers",
-                                "a customer has at most one chief customer manager"))
+        problems.append(Problem("$.managers", "a customer has at most one chief customer manager"))
     staff = [m.staff_id for m in managers]
     if len(set(staff)) != len(staff):
-        problems.append(Problem("$.managers", (
-            "a staff member holds one role per customer: the primary and the secondary "
-            "(or any two roles) must be different people")))
+        problems.append(
+            Problem(
+                "$.managers",
+                (
+                    "a staff member holds one role per customer: the primary and the secondary "
+                    "(or any two roles) must be different people"
+                ),
+            )
+        )
     total = sum((m.share for m in managers), Decimal(0))
     if managers and total != HUNDRED_PERCENT:
-        problems.append(Problem("$.managers", (
-            f"shares must sum to exactly 100%, here {total}%; "
-            "leave shares out to have the split rule compute them")))
+        problems.append(
+            Problem(
+                "$.managers",
+                (
+                    f"shares must sum to exactly 100%, here {total}%; "
+                    "leave shares out to have the split rule compute them"
+                ),
+            )
+        )
     return problems
 
 
@@ -168,8 +188,13 @@ class Assignment:
         capacity_override: str | None = None,
     ) -> tuple[Assignment, list[DomainEvent]]:
         """A customer's first assignment, with its :class:`AssignmentChanged` event."""
-        new = cls(customer_id=customer_id, managers=tuple(managers), effective_from=at,
-                  reason=reason, capacity_override=capacity_override)
+        new = cls(
+            customer_id=customer_id,
+            managers=tuple(managers),
+            effective_from=at,
+            reason=reason,
+            capacity_override=capacity_override,
+        )
         return new, [AssignmentChanged.between(None, new)]
 
     # -- reading ---------------------------------------------------------------------
@@ -180,8 +205,7 @@ class Assignment:
 
     @property
     def secondary(self) -> StaffId | None:
-        return next((m.staff_id for m in self.managers if m.role is ManagerRole.SECONDARY),
-                    None)
+        return next((m.staff_id for m in self.managers if m.role is ManagerRole.SECONDARY), None)
 
     @property
     def chief(self) -> StaffId | None:
@@ -224,14 +248,22 @@ class Assignment:
                 f"({self.effective_from.isoformat()}); effective dates may not go backwards "
                 "or overlap"
             )
-        new = attrs.evolve(self, managers=tuple(managers), effective_from=at, reason=reason,
-                           capacity_override=capacity_override)
+        new = attrs.evolve(
+            self,
+            managers=tuple(managers),
+            effective_from=at,
+            reason=reason,
+            capacity_override=capacity_override,
+        )
         if new.managers == self.managers:
             raise BusinessRuleViolation("the new team of managers is the same as the current one")
         return new, [AssignmentChanged.between(self, new)]
 
     def promote_secondary(
-        self, shares: Mapping[StaffId, Decimal] | None = None, *, at: datetime.datetime,
+        self,
+        shares: Mapping[StaffId, Decimal] | None = None,
+        *,
+        at: datetime.datetime,
         reason: str,
     ) -> tuple[Assignment, list[DomainEvent]]:
         """The secondary becomes primary at once (the primary leaves the team)."""
@@ -240,8 +272,9 @@ class Assignment:
             raise BusinessRuleViolation(
                 "the customer has no secondary manager to promote; choose a new primary"
             )
-        keep = [m for m in self.managers if m.role not in (ManagerRole.PRIMARY,
-                                                           ManagerRole.SECONDARY)]
+        keep = [
+            m for m in self.managers if m.role not in (ManagerRole.PRIMARY, ManagerRole.SECONDARY)
+        ]
         team = [AssignedManager(secondary, ManagerRole.PRIMARY, HUNDRED_PERCENT), *keep]
         return self.change(with_shares(team, shares), at=at, reason=reason)
 
@@ -276,14 +309,18 @@ class AssignmentRecord:
 
     @property
     def secondary(self) -> StaffId | None:
-        return next((m.staff_id for m in self.managers if m.role is ManagerRole.SECONDARY),
-                    None)
+        return next((m.staff_id for m in self.managers if m.role is ManagerRole.SECONDARY), None)
 
     def assignment(self) -> Assignment:
         """This version as an :class:`Assignment` (for splitting credit as of its date)."""
-        return Assignment(customer_id=self.customer_id, managers=self.managers,
-                          effective_from=self.effective_from, reason=self.reason,
-                          capacity_override=self.capacity_override, version=self.version)
+        return Assignment(
+            customer_id=self.customer_id,
+            managers=self.managers,
+            effective_from=self.effective_from,
+            reason=self.reason,
+            capacity_override=self.capacity_override,
+            version=self.version,
+        )
 
 
 @attrs.frozen(kw_only=True)

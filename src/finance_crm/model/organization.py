@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
 
@@ -40,7 +41,7 @@ __all__ = [
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
 
 
-def _code(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+def _code(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not _CODE.fullmatch(value):
         raise ValidationError(
             "must be 1-40 letters, digits, '_', '.' or '-' (an institution code)",
@@ -48,25 +49,27 @@ def _code(instance: object, attribute: attrs.Attribute[str], value: object) -> N
         )
 
 
-def _optional_code(instance: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+def _optional_code(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None:
-        _code(instance, attribute, value)  # type: ignore[arg-type]
+        _code(instance, attribute, value)
 
 
 def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise ValidationError("must be a non-empty string of at most 200 characters",
-                              path=f"$.{attribute.name}")
+        raise ValidationError(
+            "must be a non-empty string of at most 200 characters", path=f"$.{attribute.name}"
+        )
 
 
-def _enum(kind: type[enum.Enum]) -> attrs.AttrsInstance:  # type: ignore[type-var]
-    def check(instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _enum(kind: type[enum.Enum]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
             choices = ", ".join(m.name for m in kind)
-            raise ValidationError(f"must be a {kind.__name__} ({choices})",
-                                  path=f"$.{attribute.name}")
+            raise ValidationError(
+                f"must be a {kind.__name__} ({choices})", path=f"$.{attribute.name}"
+            )
 
-    return check  # type: ignore[return-value]
+    return check
 
 
 class OrgUnitKind(enum.Enum):
@@ -102,33 +105,45 @@ class OrgUnit:
     @path.validator
     def _check_path(self, attribute: attrs.Attribute[str], value: object) -> None:
         expected_end = f"/{self.code}/"
-        if not isinstance(value, str) or not value.startswith("/") or not value.endswith(
-            expected_end
+        if (
+            not isinstance(value, str)
+            or not value.startswith("/")
+            or not value.endswith(expected_end)
         ):
-            raise ValidationError("must list the ancestors' codes and end with /CODE/",
-                                  path="$.path")
+            raise ValidationError(
+                "must list the ancestors' codes and end with /CODE/", path="$.path"
+            )
         parts = value.strip("/").split("/")
         if self.parent is None and len(parts) != 1:
             raise ValidationError("a unit without a parent has the path /CODE/", path="$.path")
         if self.parent is not None and (len(parts) < 2 or parts[-2] != self.parent):
-            raise ValidationError("the path must end with the parent's code, then this code",
-                                  path="$.path")
+            raise ValidationError(
+                "the path must end with the parent's code, then this code", path="$.path"
+            )
 
     @classmethod
     def head_office(cls, code: str, name: str) -> OrgUnit:
         """The root of the tree (总行)."""
-        return cls(code=OrgUnitCode(code), name=name, kind=OrgUnitKind.HEAD_OFFICE,
-                   path=f"/{code}/")
+        return cls(
+            code=OrgUnitCode(code), name=name, kind=OrgUnitKind.HEAD_OFFICE, path=f"/{code}/"
+        )
 
     def child(self, code: str, name: str, kind: OrgUnitKind) -> OrgUnit:
         """A unit directly below this one."""
         if kind is OrgUnitKind.HEAD_OFFICE:
             raise BusinessRuleViolation("a head office is the root; it cannot sit under a unit")
         if self.kind is OrgUnitKind.TEAM:
-            raise BusinessRuleViolation("a team is a leaf of the organisation; put the unit "
-                                        "under the team's branch or department")
-        return OrgUnit(code=OrgUnitCode(code), name=name, kind=kind, parent=self.code,
-                       path=f"{self.path}{code}/")
+            raise BusinessRuleViolation(
+                "a team is a leaf of the organisation; put the unit "
+                "under the team's branch or department"
+            )
+        return OrgUnit(
+            code=OrgUnitCode(code),
+            name=name,
+            kind=kind,
+            parent=self.code,
+            path=f"{self.path}{code}/",
+        )
 
     @property
     def depth(self) -> int:
@@ -169,14 +184,17 @@ class LeaveKind(enum.Enum):
 
 def _date(instance: object, attribute: attrs.Attribute[datetime.date], value: object) -> None:
     if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
-        raise ValidationError("must be a date (a business date, not an instant)",
-                              path=f"$.{attribute.name}")
+        raise ValidationError(
+            "must be a date (a business date, not an instant)", path=f"$.{attribute.name}"
+        )
 
 
 def _plain_date(value: datetime.date) -> datetime.date:
     # pendulum.Date is accepted at the edge; store the plain value.
-    if type(value) is not datetime.date and isinstance(value, datetime.date) and not isinstance(
-        value, datetime.datetime
+    if (
+        type(value) is not datetime.date
+        and isinstance(value, datetime.date)
+        and not isinstance(value, datetime.datetime)
     ):
         return datetime.date(value.year, value.month, value.day)
     return value
@@ -192,8 +210,9 @@ class LeavePeriod:
 
     def __attrs_post_init__(self) -> None:
         if self.last_day < self.first_day:
-            raise ValidationError("the leave ends before it starts; swap first_day and last_day",
-                                  path="$.last_day")
+            raise ValidationError(
+                "the leave ends before it starts; swap first_day and last_day", path="$.last_day"
+            )
 
     def covers(self, day: datetime.date) -> bool:
         return self.first_day <= day <= self.last_day
@@ -221,8 +240,7 @@ def _to_leaves(value: Iterable[LeavePeriod]) -> tuple[LeavePeriod, ...]:
 
 def _capacity(instance: object, attribute: attrs.Attribute[int | None], value: object) -> None:
     if value is not None and (type(value) is not int or value < 0):
-        raise ValidationError("must be a whole number of customers, 0 or more",
-                              path="$.capacity")
+        raise ValidationError("must be a whole number of customers, 0 or more", path="$.capacity")
 
 
 @attrs.frozen(kw_only=True)
@@ -239,8 +257,9 @@ class StaffMember:
     roles: frozenset[StaffRole] = attrs.field(
         factory=lambda: frozenset({StaffRole.CUSTOMER_MANAGER}), converter=_to_roles
     )
-    status: EmploymentStatus = attrs.field(default=EmploymentStatus.ACTIVE,
-                                           validator=_enum(EmploymentStatus))
+    status: EmploymentStatus = attrs.field(
+        default=EmploymentStatus.ACTIVE, validator=_enum(EmploymentStatus)
+    )
     departed_at: datetime.datetime | None = attrs.field(
         default=None, converter=attrs.converters.optional(ensure_utc)
     )
@@ -250,8 +269,9 @@ class StaffMember:
 
     def __attrs_post_init__(self) -> None:
         if (self.status is EmploymentStatus.DEPARTED) != (self.departed_at is not None):
-            raise ValidationError("departed_at is set exactly when the status is DEPARTED",
-                                  path="$.departed_at")
+            raise ValidationError(
+                "departed_at is set exactly when the status is DEPARTED", path="$.departed_at"
+            )
         for earlier, later in zip(self.leaves, self.leaves[1:], strict=False):
             if later.first_day <= earlier.last_day:
                 raise ValidationError(
@@ -269,31 +289,35 @@ class StaffMember:
     def can_serve_on(self, day: datetime.date) -> bool:
         return self.is_active and not self.on_leave(day)
 
-    def take_leave(self, period: LeavePeriod, *, at: datetime.datetime
-                   ) -> tuple[StaffMember, list[DomainEvent]]:
+    def take_leave(
+        self, period: LeavePeriod, *, at: datetime.datetime
+    ) -> tuple[StaffMember, list[DomainEvent]]:
         """Record a leave period (it must not overlap one already booked)."""
         if not self.is_active:
             raise BusinessRuleViolation("a departed staff member cannot take leave")
         new = attrs.evolve(self, leaves=(*self.leaves, period))
         return new, [StaffRevised(occurred_at=at, staff_id=self.id, fields=("leaves",))]
 
-    def cancel_leave(self, period: LeavePeriod, *, at: datetime.datetime
-                     ) -> tuple[StaffMember, list[DomainEvent]]:
+    def cancel_leave(
+        self, period: LeavePeriod, *, at: datetime.datetime
+    ) -> tuple[StaffMember, list[DomainEvent]]:
         if period not in self.leaves:
             raise BusinessRuleViolation("no such leave period is booked for this staff member")
         new = attrs.evolve(self, leaves=tuple(p for p in self.leaves if p != period))
         return new, [StaffRevised(occurred_at=at, staff_id=self.id, fields=("leaves",))]
 
-    def move_to(self, unit: OrgUnitCode, *, at: datetime.datetime
-                ) -> tuple[StaffMember, list[DomainEvent]]:
+    def move_to(
+        self, unit: OrgUnitCode, *, at: datetime.datetime
+    ) -> tuple[StaffMember, list[DomainEvent]]:
         """Transfer to another unit (their customers stay with them until reassigned)."""
         if not self.is_active:
             raise BusinessRuleViolation("a departed staff member cannot move unit")
         new = attrs.evolve(self, unit=unit)
         return new, [StaffRevised(occurred_at=at, staff_id=self.id, fields=("unit",))]
 
-    def depart(self, *, at: datetime.datetime, reason: str
-               ) -> tuple[StaffMember, list[DomainEvent]]:
+    def depart(
+        self, *, at: datetime.datetime, reason: str
+    ) -> tuple[StaffMember, list[DomainEvent]]:
         """Mark as departed. Use :func:`finance_crm.services.hand_over_book`, which first
         moves every customer to someone else; storing a departure while customers still
         depend on this person is refused."""

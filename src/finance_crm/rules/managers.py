@@ -12,7 +12,6 @@ from typing import Protocol
 
 import attrs
 
-from finance_crm.clock import DEFAULT_TIMEZONE
 from finance_crm.errors import ValidationError
 from finance_crm.ids import CustomerId, StaffId
 from finance_crm.model.assignments import HUNDRED_PERCENT, ManagerRole
@@ -48,8 +47,9 @@ class FixedCapacity:
 
     def __attrs_post_init__(self) -> None:
         if type(self.customers) is not int or self.customers < 0:
-            raise ValidationError("capacity is a whole number of customers, 0 or more",
-                                  path="$.customers")
+            raise ValidationError(
+                "capacity is a whole number of customers, 0 or more", path="$.customers"
+            )
 
     def capacity_of(self, staff: StaffMember) -> int:
         return self.customers if staff.capacity is None else staff.capacity
@@ -173,8 +173,10 @@ class LeastLoadedNearby:
     ) -> StaffMember | None:
         for level in pool.levels():
             eligible = [
-                c for c in level
-                if c.spare > 0 and c.staff.id != leaver.id
+                c
+                for c in level
+                if c.spare > 0
+                and c.staff.id != leaver.id
                 and StaffRole.CUSTOMER_MANAGER in c.staff.roles
             ]
             if eligible:
@@ -225,5 +227,3 @@ class ManagerRules:
     split: SplitRule = attrs.field(factory=RoleWeights)
     handover: HandoverRule = attrs.field(factory=LeastLoadedNearby)
     reasons: ReassignmentReasons = attrs.field(factory=ReassignmentReasons)
-    timezone: str = DEFAULT_TIMEZONE
-    """The institution's zone: business dates (leave, "on 30 June") are read in it."""

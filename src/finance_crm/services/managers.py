@@ -36,8 +36,8 @@ __all__ = [
     "BookLine",
     "HandoverReport",
     "ReasonLine",
-    "RebalanceReport",
     "Reassignment",
+    "RebalanceReport",
     "acting_manager",
     "assign_managers",
     "assignment_history",
@@ -119,13 +119,11 @@ class _Staff:
         found = self._staff.get(staff_id)
         if found is None:
             if not isinstance(staff_id, str):
-                raise ValidationError("a staff id is the staff member's code",
-                                      path="$.staff_id")
+                raise ValidationError("a staff id is the staff member's code", path="$.staff_id")
             found = self._uow.organization.find_staff(staff_id)
             if found is None:
                 raise NotFoundError(
-                    "no staff member with this id; add them with "
-                    "uow.organization.add_staff() first"
+                    "no staff member with this id; add them with uow.organization.add_staff() first"
                 )
             self._staff[staff_id] = found
         return found
@@ -186,8 +184,9 @@ def assign_managers(
     """
     reason = rules.reasons.check(reason)
     when = _at(uow, at)
-    managers = _team(primary=primary, secondary=secondary, team=team, chief=chief,
-                     shares=shares, rules=rules)
+    managers = _team(
+        primary=primary, secondary=secondary, team=team, chief=chief, shares=shares, rules=rules
+    )
     with uow.savepoint():
         staff = _Staff(uow)
         staff.check_can_serve(managers)
@@ -195,11 +194,13 @@ def assign_managers(
         if current is None or current.primary != primary:
             _check_capacity(uow, staff, {}, Counter({primary: 1}), rules, capacity_override)
         if current is None:
-            new, events = Assignment.first(customer_id, managers, at=when, reason=reason,
-                                           capacity_override=capacity_override)
+            new, events = Assignment.first(
+                customer_id, managers, at=when, reason=reason, capacity_override=capacity_override
+            )
             return uow.assignments.add(new, events)
-        new, events = current.change(managers, at=when, reason=reason,
-                                     capacity_override=capacity_override)
+        new, events = current.change(
+            managers, at=when, reason=reason, capacity_override=capacity_override
+        )
         return uow.assignments.update(new, events)
 
 
@@ -222,24 +223,30 @@ class ActingManager:
 
 
 def manager_on(
-    uow: UnitOfWork, customer_id: CustomerId, day: datetime.date,
-    *, rules: ManagerRules = _DEFAULT_RULES,
+    uow: UnitOfWork,
+    customer_id: CustomerId,
+    day: datetime.date,
+    *,
+    rules: ManagerRules = _DEFAULT_RULES,
 ) -> AssignmentRecord:
     """The customer's assignment as the business day ``day`` closed."""
-    record = uow.assignments.as_of(customer_id, end_of_business_day(day, rules.timezone))
+    record = uow.assignments.as_of(customer_id, end_of_business_day(day, uow.timezone))
     if record is None:
         raise NotFoundError("the customer had no managers on that day")
     return record
 
 
 def acting_manager(
-    uow: UnitOfWork, customer_id: CustomerId, day: datetime.date | None = None,
-    *, rules: ManagerRules = _DEFAULT_RULES,
+    uow: UnitOfWork,
+    customer_id: CustomerId,
+    day: datetime.date | None = None,
+    *,
+    rules: ManagerRules = _DEFAULT_RULES,
 ) -> ActingManager:
     """Who serves the customer on ``day`` (default today): the primary, or the secondary
     while the primary is on leave (双客户经理制), or the chief if the secondary is away too."""
     if day is None:
-        day = business_date(uow.clock, rules.timezone)
+        day = business_date(uow.clock, uow.timezone)
     record = manager_on(uow, customer_id, day, rules=rules)
     staff = _Staff(uow)
     primary = staff.get(record.primary)
@@ -266,7 +273,7 @@ def split_credit(
     if not isinstance(amount, Money):
         raise ValidationError("amount must be Money", path="$.amount")
     if day is None:
-        day = business_date(uow.clock, rules.timezone)
+        day = business_date(uow.clock, uow.timezone)
     record = manager_on(uow, customer_id, day, rules=rules)
     parts = amount.allocate([m.share for m in record.managers])
     return {m.staff_id: part for m, part in zip(record.managers, parts, strict=True)}
@@ -304,13 +311,12 @@ def _pool(uow: UnitOfWork, leaver: StaffMember, rules: ManagerRules) -> Successo
     def levels() -> Iterator[list[Candidate]]:
         for code in nearest_first:
             staff = [
-                s for s in uow.organization.staff(unit=code)
-                if s.is_active and s.id != leaver.id
-                and StaffRole.CUSTOMER_MANAGER in s.roles
+                s
+                for s in uow.organization.staff(unit=code)
+                if s.is_active and s.id != leaver.id and StaffRole.CUSTOMER_MANAGER in s.roles
             ]
             sizes = uow.assignments.book_sizes([s.id for s in staff]) if staff else {}
-            yield [Candidate(s, sizes.get(s.id, 0), rules.capacity.capacity_of(s))
-                   for s in staff]
+            yield [Candidate(s, sizes.get(s.id, 0), rules.capacity.capacity_of(s)) for s in staff]
 
     return SuccessorPool(levels())
 
@@ -387,8 +393,13 @@ def hand_over_book(
             departed, events = leaver.depart(at=when, reason=reason)
             uow.organization.update_staff(departed, events)
     return HandoverReport(
-        leaver=leaver.id, reason=reason, secondary_promoted=promoted, reassigned=reassigned,
-        roles_closed=dict(closed), successors=dict(successors), departed=depart,
+        leaver=leaver.id,
+        reason=reason,
+        secondary_promoted=promoted,
+        reassigned=reassigned,
+        roles_closed=dict(closed),
+        successors=dict(successors),
+        departed=depart,
     )
 
 
@@ -422,7 +433,9 @@ class Reassignment:
         if self.role not in (ManagerRole.PRIMARY, ManagerRole.SECONDARY, ManagerRole.CHIEF):
             raise ValidationError(
                 "a move replaces the primary, secondary or chief; change team members "
-                "with assign_managers", path="$.role")
+                "with assign_managers",
+                path="$.role",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -470,8 +483,11 @@ def reassign_many(
         staff = _Staff(uow)
         for batch in _chunks(moves, _BATCH):
             if len({m.customer_id for m in batch}) != len(batch):
-                raise ValidationError("a customer appears twice in one batch of moves; "
-                                      "give one move per customer and role", path="$.moves")
+                raise ValidationError(
+                    "a customer appears twice in one batch of moves; "
+                    "give one move per customer and role",
+                    path="$.moves",
+                )
             current = uow.assignments.find_many([m.customer_id for m in batch])
             changes: list[tuple[Assignment, Sequence[DomainEvent]]] = []
             gained: Counter[StaffId] = Counter()
@@ -483,21 +499,28 @@ def reassign_many(
                         "a customer to move has no managers (or is outside your scope); "
                         "use assign_managers for a first assignment"
                     )
-                holder = next((m.staff_id for m in assignment.managers if m.role is move.role),
-                              None)
+                holder = next(
+                    (m.staff_id for m in assignment.managers if m.role is move.role), None
+                )
                 if holder == move.to:
                     unchanged += 1
                     continue
                 staff.check_can_serve([AssignedManager(move.to, move.role, Decimal(0))])
-                slots = [(m.staff_id, m.role) for m in assignment.managers
-                         if m.staff_id != move.to and m.role is not move.role]
+                slots = [
+                    (m.staff_id, m.role)
+                    for m in assignment.managers
+                    if m.staff_id != move.to and m.role is not move.role
+                ]
                 slots.append((move.to, move.role))
                 if move.role is ManagerRole.PRIMARY:
                     gained[move.to] += 1
                     released[assignment.primary] += 1
-                new, events = assignment.change(_with_split(slots, None, rules), at=when,
-                                                reason=reason,
-                                                capacity_override=capacity_override)
+                new, events = assignment.change(
+                    _with_split(slots, None, rules),
+                    at=when,
+                    reason=reason,
+                    capacity_override=capacity_override,
+                )
                 changes.append((new, events))
                 received[move.to] += 1
             _check_capacity(uow, staff, loads, gained - released, rules, capacity_override)
@@ -536,13 +559,21 @@ def book_report(
 ) -> list[BookLine]:
     """Book size and capacity per active customer manager (in ``unit`` and below)."""
     if day is None:
-        day = business_date(uow.clock, rules.timezone)
-    staff = [s for s in uow.organization.staff(unit=unit)
-             if s.is_active and StaffRole.CUSTOMER_MANAGER in s.roles]
+        day = business_date(uow.clock, uow.timezone)
+    staff = [
+        s
+        for s in uow.organization.staff(unit=unit)
+        if s.is_active and StaffRole.CUSTOMER_MANAGER in s.roles
+    ]
     sizes = uow.assignments.book_sizes([s.id for s in staff]) if staff else {}
     return [
-        BookLine(staff_id=s.id, unit=s.unit, book_size=sizes.get(s.id, 0),
-                 capacity=rules.capacity.capacity_of(s), on_leave=s.on_leave(day))
+        BookLine(
+            staff_id=s.id,
+            unit=s.unit,
+            book_size=sizes.get(s.id, 0),
+            capacity=rules.capacity.capacity_of(s),
+            on_leave=s.on_leave(day),
+        )
         for s in staff
     ]
 
@@ -583,9 +614,10 @@ def reason_report(
         raise ValidationError("by is 'day', 'month' or 'all'", path="$.by")
     if until < since:
         raise ValidationError("until is before since; swap them", path="$.until")
-    start = end_of_business_day(datetime.date.fromordinal(since.toordinal() - 1),
-                                rules.timezone).add(microseconds=1)
-    end = end_of_business_day(until, rules.timezone).add(microseconds=1)
+    start = end_of_business_day(datetime.date.fromordinal(since.toordinal() - 1), uow.timezone).add(
+        microseconds=1
+    )
+    end = end_of_business_day(until, uow.timezone).add(microseconds=1)
     units = {u.code: u for u in uow.organization.units()}
     totals: Counter[tuple[str, OrgUnitCode, str]] = Counter()
     for row in uow.assignments.reason_counts(since=start, until=end):
@@ -597,7 +629,12 @@ def reason_report(
             period = f"{since.isoformat()}..{until.isoformat()}"
         totals[(row.reason, _branch_of(row.unit, units), period)] += row.count
     return [
-        ReasonLine(reason=reason, description=rules.reasons.codes.get(reason, reason),
-                   unit=unit, period=period, count=count)
+        ReasonLine(
+            reason=reason,
+            description=rules.reasons.codes.get(reason, reason),
+            unit=unit,
+            period=period,
+            count=count,
+        )
         for (reason, unit, period), count in sorted(totals.items())
     ]
