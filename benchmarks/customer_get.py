@@ -213,7 +213,7 @@ def _ours_fetchers(db: Path) -> tuple[Fetch, Fetch, Callable[[], dict[str, Any]]
     from finance_crm.security import Actor
 
     store = SqlStore.from_url(f"sqlite:///{db}")
-    actor = Actor("bench-reader")
+    actor = Actor("bench-reader", roles={"head_office"})
 
     def by_id(customer_id: Any) -> str:
         with store.unit_of_work(actor, read_only=True) as uow:

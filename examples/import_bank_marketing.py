@@ -90,7 +90,7 @@ def main(database: Path) -> None:
         )
         uow.commit()
     seconds = time.perf_counter() - started
-    with store.unit_of_work(Actor("analyst-1"), read_only=True) as uow:
+    with store.unit_of_work(Actor("analyst-1", roles={"head_office"}), read_only=True) as uow:
         stored = uow.customers.count()
         audited = len(uow.audit.entries(limit=100_000))
         sample = uow.customers.get_by_number("BM00001")

@@ -8,7 +8,7 @@ function that performs one whole unit of work.
 >>> from finance_crm.security import Actor
 >>> store = InMemoryStore()
 >>> def count_customers() -> int:
-...     with store.unit_of_work(Actor("teller-1")) as uow:
+...     with store.unit_of_work(Actor("ho-teller-1", roles={"head_office"})) as uow:
 ...         return uow.customers.count()
 >>> run_with_retries(count_customers)
 0

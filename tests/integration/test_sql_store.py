@@ -22,7 +22,7 @@ from finance_crm.retrying import run_with_retries
 from finance_crm.testing import make_individual
 from finance_crm.testing.postgres import skip_or_fail_without_postgres, throwaway_database
 
-ACTOR = Actor("cm-1")
+ACTOR = Actor("ho-1", roles={"head_office"})
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ def _writer(url: str, customer_id: str, rounds: int, queue: multiprocessing.Queu
     for i in range(rounds):
 
         def work(i: int = i) -> None:
-            with store.unit_of_work(Actor(f"proc-{os.getpid()}")) as uow:
+            with store.unit_of_work(Actor(f"proc-{os.getpid()}", roles={"head_office"})) as uow:
                 current = uow.customers.get(uuid.UUID(customer_id))  # type: ignore[arg-type]
                 changed, events = current.revise(
                     at=current.opened_at, tags=current.tags | {f"p{os.getpid()}-{i}"}

@@ -103,7 +103,7 @@ class InMemoryStore:
     >>> from finance_crm.adapters.memory import InMemoryStore
     >>> from finance_crm.security import Actor
     >>> store = InMemoryStore()
-    >>> with store.unit_of_work(Actor("teller-1")) as uow:
+    >>> with store.unit_of_work(Actor("ho-teller-1", roles={"head_office"})) as uow:
     ...     uow.customers.count()
     0
     """

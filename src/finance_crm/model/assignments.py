@@ -123,7 +123,8 @@ def team_problems(managers: tuple[AssignedManager, ...]) -> list[Problem]:
                 "$.managers",
                 (
                     "a customer has exactly one primary manager, here "
-                    f"{counts[ManagerRole.PRIMARY]}; name one primary and make any other a secondary or team member"
+                    f"{counts[ManagerRole.PRIMARY]}; name one primary and make any other "
+                    "a secondary or team member"
                 ),
             )
         )

@@ -72,7 +72,7 @@ class StoreContract:
 
     @pytest.fixture
     def actor(self) -> Actor:
-        return Actor("cm-1001", roles=frozenset({"customer_manager"}))
+        return Actor("ho-1001", roles=frozenset({"head_office"}))
 
     def _add(self, store: Store, actor: Actor, *customers: Any) -> None:
         with store.unit_of_work(actor) as uow:
@@ -264,7 +264,7 @@ class StoreContract:
     ) -> None:
         customer = make_individual(50)
         self._add(store, actor, customer)
-        other = Actor("cm-2002")
+        other = Actor("ho-2002", roles=frozenset({"head_office"}))
         with store.unit_of_work(other) as uow:
             current = uow.customers.get(customer.id)
             changed, events = current.revise(
@@ -274,7 +274,7 @@ class StoreContract:
             uow.commit()
         with store.unit_of_work(actor, read_only=True) as uow:
             opened, revised = uow.audit.entries(entity_id=str(customer.id))
-        assert (opened.actor, revised.actor) == ("cm-1001", "cm-2002")
+        assert (opened.actor, revised.actor) == ("ho-1001", "ho-2002")
         assert opened.sequence < revised.sequence
         assert _is_utc(opened.recorded_at) and _is_utc(revised.recorded_at)
         assert (opened.entity_version, revised.entity_version) == (1, 2)

@@ -62,7 +62,7 @@ class SqlStore:
     >>> store = SqlStore.from_url("sqlite://")   # in memory; give a file path to keep it
     >>> store.upgrade_schema()
     >>> from finance_crm.security import Actor
-    >>> with store.unit_of_work(Actor("teller-1")) as uow:
+    >>> with store.unit_of_work(Actor("ho-teller-1", roles={"head_office"})) as uow:
     ...     uow.customers.count()
     0
     """
