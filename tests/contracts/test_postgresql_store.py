@@ -6,10 +6,13 @@ import pytest
 import sqlalchemy as sa
 
 from finance_crm.adapters.sql import SqlStore
-from finance_crm.testing import StoreContract
+from finance_crm.testing import ManagerStoreContract, StoreContract
 from finance_crm.testing.postgres import skip_or_fail_without_postgres, throwaway_database
 
-TABLES = "crm_outbox, crm_audit_log, crm_customer_document, crm_customer"
+TABLES = (
+    "crm_outbox, crm_audit_log, crm_assignment_history, crm_assignment_member, crm_assignment, "
+    "crm_staff_leave, crm_staff, crm_org_unit, crm_customer_document, crm_customer"
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +26,14 @@ def postgres_engine() -> Iterator[sa.Engine]:
 
 
 class TestPostgresqlStore(StoreContract):
+    @pytest.fixture
+    def store(self, postgres_engine: sa.Engine) -> SqlStore:
+        with postgres_engine.begin() as connection:
+            connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY")
+        return SqlStore(postgres_engine)
+
+
+class TestPostgresqlManagers(ManagerStoreContract):
     @pytest.fixture
     def store(self, postgres_engine: sa.Engine) -> SqlStore:
         with postgres_engine.begin() as connection:

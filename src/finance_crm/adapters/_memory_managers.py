@@ -357,7 +357,10 @@ class MemoryAssignments:
             )
         if uow.customers._visible(assignment.customer_id) is None:
             raise NotFoundError("no customer with this id; add the customer first")
-        if self._visible(assignment.customer_id) is not None:
+        existing = self._visible(assignment.customer_id)
+        if existing is not None and not self.covers(uow.scope, existing):
+            raise _out_of_scope()
+        if existing is not None:
             raise DuplicateError(
                 "this customer already has managers; change them with "
                 "update() (or services.assign_managers)"

@@ -10,7 +10,21 @@ import sqlalchemy as sa
 
 from finance_crm.adapters.sql.types import JSON_DOCUMENT, UtcDateTime
 
-__all__ = ["audit_log", "customer_documents", "customers", "metadata", "outbox"]
+__all__ = [
+    "CODE",
+    "UNIT_PATH",
+    "assignment_history",
+    "assignment_members",
+    "assignments",
+    "audit_log",
+    "customer_documents",
+    "customers",
+    "metadata",
+    "org_units",
+    "outbox",
+    "staff",
+    "staff_leaves",
+]
 
 metadata = sa.MetaData(
     naming_convention={
@@ -43,6 +57,8 @@ customers = sa.Table(
     # Contact data, documents, consents, household, contacts: the nested parts, as wire JSON.
     sa.Column("profile", JSON_DOCUMENT, nullable=False),
     sa.Column("custom_attributes", JSON_DOCUMENT, nullable=False),
+    # Customer lists ordered by name page by (name, id) from this index (migration 0002).
+    sa.Index("ix_crm_customer_name", "name", "id"),
 )
 
 # One row per identity document: the lookup index, and "one person, one customer".
@@ -86,4 +102,110 @@ outbox = sa.Table(
     sa.Column("payload", JSON_DOCUMENT, nullable=False),
     sa.Column("published_at", UtcDateTime(), nullable=True),
     sa.Index("ix_crm_outbox_pending", "published_at", "sequence"),
+)
+
+# -- the organisation and customers' managers (issue 3) -----------------------------------
+
+# Institution codes (unit codes, staff ids) and unit paths compare byte-wise: PostgreSQL
+# gets the "C" collation (SQLite's default BINARY already is), so a subtree is one index
+# range (path >= '/HO/BJ/' AND path < '/HO/BJ0') whatever the database's locale, and codes
+# sort the same on every backend (and as Python sorts them).
+CODE = sa.String(40).with_variant(sa.String(40, collation="C"), "postgresql")
+UNIT_PATH = sa.String(400).with_variant(sa.String(400, collation="C"), "postgresql")
+
+org_units = sa.Table(
+    "crm_org_unit",
+    metadata,
+    sa.Column("code", CODE, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("parent_code", CODE, sa.ForeignKey("crm_org_unit.code"), nullable=True),
+    # "/HO/BJ/BJ01/": the ancestors' codes, then this one (unique: it names the unit).
+    sa.Column("path", UNIT_PATH, nullable=False, unique=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+)
+
+staff = sa.Table(
+    "crm_staff",
+    metadata,
+    sa.Column("id", CODE, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("unit_code", CODE, sa.ForeignKey("crm_org_unit.code"), nullable=False),
+    # The StaffRole values, sorted and comma-joined ("customer_manager,supervisor").
+    sa.Column("roles", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("departed_at", UtcDateTime(), nullable=True),
+    sa.Column("capacity", sa.Integer(), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # (unit, id): "the staff of these units" (a unit scope) is answered from the index.
+    sa.Index("ix_crm_staff_unit_code", "unit_code", "id"),
+)
+
+staff_leaves = sa.Table(
+    "crm_staff_leave",
+    metadata,
+    sa.Column(
+        "staff_id", CODE, sa.ForeignKey("crm_staff.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("first_day", sa.Date(), primary_key=True),
+    sa.Column("last_day", sa.Date(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+)
+
+# One head row per customer with managers: the current version (optimistic concurrency).
+assignments = sa.Table(
+    "crm_assignment",
+    metadata,
+    sa.Column("customer_id", sa.Uuid(), sa.ForeignKey("crm_customer.id"), primary_key=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("effective_from", UtcDateTime(), nullable=False),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("capacity_override", sa.String(500), nullable=True),
+)
+
+# The current managers: one row per (customer, staff member). Shares are integer basis
+# points (70% -> 7000): exact in SQL on every backend.
+assignment_members = sa.Table(
+    "crm_assignment_member",
+    metadata,
+    sa.Column(
+        "customer_id", sa.Uuid(), sa.ForeignKey("crm_assignment.customer_id"), primary_key=True
+    ),
+    sa.Column("staff_id", CODE, sa.ForeignKey("crm_staff.id"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("share_bp", sa.Integer(), nullable=False),
+    # A manager's book, book sizes and the scope EXISTS lookups, all from the index alone.
+    sa.Index("ix_crm_assignment_member_book", "staff_id", "role", "customer_id"),
+)
+
+# Every version of every customer's assignment, effective-dated.
+assignment_history = sa.Table(
+    "crm_assignment_history",
+    metadata,
+    sa.Column(
+        "customer_id", sa.Uuid(), sa.ForeignKey("crm_assignment.customer_id"), primary_key=True
+    ),
+    sa.Column("version", sa.Integer(), primary_key=True),
+    sa.Column("effective_from", UtcDateTime(), nullable=False),
+    sa.Column("effective_to", UtcDateTime(), nullable=True),  # NULL: the current version
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("capacity_override", sa.String(500), nullable=True),
+    # What the reason report groups and scopes by, fixed when the version was written.
+    sa.Column("primary_staff_id", CODE, nullable=False),
+    sa.Column("primary_unit_code", CODE, nullable=False),
+    sa.Column("effective_day", sa.Date(), nullable=False),  # in the store's time zone
+    # [[staff_id, role, share], ...] with the share as exact decimal text ("70.00").
+    sa.Column("managers", JSON_DOCUMENT, nullable=False),
+    sa.Index("ix_crm_assignment_history_as_of", "customer_id", "effective_from"),
+    # Covering for the reason report: a range of days, grouped without reading the rows.
+    sa.Index(
+        "ix_crm_assignment_history_day",
+        "effective_day",
+        "effective_from",
+        "reason",
+        "primary_unit_code",
+        "primary_staff_id",
+    ),
 )

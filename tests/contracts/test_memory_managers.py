@@ -1,0 +1,12 @@
+"""The customer-manager contract on the in-memory adapter."""
+
+import pytest
+
+from finance_crm.adapters.memory import InMemoryStore
+from finance_crm.testing import ManagerStoreContract
+
+
+class TestInMemoryManagers(ManagerStoreContract):
+    @pytest.fixture
+    def store(self) -> InMemoryStore:
+        return InMemoryStore()
