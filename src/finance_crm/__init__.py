@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from finance_crm.access import AccessScope, OrgScopes, UnmaskedRoles
 from finance_crm.calendar import (
     BusinessCalendar,
     HolidayCalendar,
@@ -22,7 +23,14 @@ from finance_crm.calendar import (
     next_business_day,
     previous_business_day,
 )
-from finance_crm.clock import Clock, FixedClock, SystemClock, business_date, ensure_utc
+from finance_crm.clock import (
+    Clock,
+    FixedClock,
+    SystemClock,
+    business_date,
+    end_of_business_day,
+    ensure_utc,
+)
 from finance_crm.errors import (
     AuthenticationDataRefused,
     BusinessRuleViolation,
@@ -38,7 +46,14 @@ from finance_crm.errors import (
     StorageError,
     ValidationError,
 )
-from finance_crm.ids import CustomerId, EventId, new_customer_id
+from finance_crm.ids import CustomerId, EventId, OrgUnitCode, StaffId, new_customer_id
+from finance_crm.model.assignments import (
+    AssignedManager,
+    Assignment,
+    AssignmentChanged,
+    AssignmentRecord,
+    ManagerRole,
+)
 from finance_crm.model.customers import (
     Address,
     AddressKind,
@@ -64,9 +79,33 @@ from finance_crm.model.documents import (
     Phone,
     PhoneKind,
 )
+from finance_crm.model.organization import (
+    EmploymentStatus,
+    LeaveKind,
+    LeavePeriod,
+    OrgUnit,
+    OrgUnitKind,
+    StaffMember,
+    StaffRole,
+)
 from finance_crm.money import Currency, Money, RoundingMode, currency
-from finance_crm.ports import AuditEntry, OutboxMessage, Store, UnitOfWork
+from finance_crm.ports import (
+    AuditEntry,
+    CustomerOrder,
+    CustomerPage,
+    CustomerSummary,
+    OutboxMessage,
+    Store,
+    UnitOfWork,
+)
 from finance_crm.retrying import run_with_retries
+from finance_crm.rules.managers import (
+    FixedCapacity,
+    LeastLoadedNearby,
+    ManagerRules,
+    ReassignmentReasons,
+    RoleWeights,
+)
 from finance_crm.security import (
     DEFAULT_MASKING,
     Actor,
@@ -83,6 +122,22 @@ from finance_crm.services.customer_import import (
     RowError,
     import_customers,
 )
+from finance_crm.services.managers import (
+    ActingManager,
+    HandoverReport,
+    Reassignment,
+    RebalanceReport,
+    acting_manager,
+    assign_managers,
+    assignment_history,
+    book_report,
+    depart_staff,
+    hand_over_book,
+    manager_on,
+    reason_report,
+    reassign_many,
+    split_credit,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -91,9 +146,15 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "DEFAULT_MASKING",
+    "AccessScope",
+    "ActingManager",
     "Actor",
     "Address",
     "AddressKind",
+    "AssignedManager",
+    "Assignment",
+    "AssignmentChanged",
+    "AssignmentRecord",
     "AuditEntry",
     "AuthenticationDataRefused",
     "BusinessCalendar",
@@ -110,12 +171,18 @@ __all__ = [
     "Customer",
     "CustomerId",
     "CustomerKind",
+    "CustomerOrder",
+    "CustomerPage",
+    "CustomerSummary",
     "DuplicateError",
     "EmailAddress",
+    "EmploymentStatus",
     "EnterpriseSize",
     "EventId",
+    "FixedCapacity",
     "FixedClock",
     "FlatCustomerRows",
+    "HandoverReport",
     "HolidayCalendar",
     "HouseholdMember",
     "HouseholdRelation",
@@ -124,12 +191,21 @@ __all__ = [
     "ImportMode",
     "ImportReport",
     "IndividualCustomer",
+    "LeastLoadedNearby",
+    "LeaveKind",
+    "LeavePeriod",
     "LegalRepresentative",
     "LifecycleStatus",
+    "ManagerRole",
+    "ManagerRules",
     "MarketingConsent",
     "MaskingRule",
     "Money",
     "NotFoundError",
+    "OrgScopes",
+    "OrgUnit",
+    "OrgUnitCode",
+    "OrgUnitKind",
     "OutboxMessage",
     "OutsideCalendarRange",
     "PermissionDenied",
@@ -137,30 +213,49 @@ __all__ = [
     "Phone",
     "PhoneKind",
     "Problem",
+    "Reassignment",
+    "ReassignmentReasons",
+    "RebalanceReport",
     "RiskLevel",
+    "RoleWeights",
     "RoundingMode",
     "RowError",
     "SchemaNotReady",
+    "StaffId",
+    "StaffMember",
+    "StaffRole",
     "StandardMasking",
     "StorageError",
     "Store",
     "SystemClock",
     "UnitOfWork",
     "Unmasked",
+    "UnmaskedRoles",
     "ValidationError",
     "WeekendCalendar",
+    "acting_manager",
     "add_business_days",
+    "assign_managers",
+    "assignment_history",
+    "book_report",
     "business_date",
     "business_days_between",
     "china_calendar",
     "currency",
+    "depart_staff",
+    "end_of_business_day",
     "ensure_utc",
+    "hand_over_book",
     "import_customers",
     "make_converter",
+    "manager_on",
     "new_customer_id",
     "next_business_day",
     "previous_business_day",
+    "reason_report",
+    "reassign_many",
     "run_with_retries",
+    "split_credit",
     "upgrade_schema",
 ]
 

@@ -4,20 +4,43 @@ Each rule is a one-method Protocol with a sensible default. The word *policy* is
 for insurance policies.
 """
 
+from finance_crm.access import AccessRule, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.calendar import BusinessCalendar, HolidayCalendar, WeekendCalendar, china_calendar
 from finance_crm.money import RoundingMode
+from finance_crm.rules.managers import (
+    CapacityRule,
+    FixedCapacity,
+    HandoverRule,
+    LeastLoadedNearby,
+    ManagerRules,
+    ReassignmentReasons,
+    RoleWeights,
+    SplitRule,
+)
 from finance_crm.security import MaskingRule, StandardMasking, Unmasked
 from finance_crm.services.customer_import import CustomerRowReader, FlatCustomerRows
 
 __all__ = [
+    "AccessRule",
     "BusinessCalendar",
+    "CapacityRule",
     "CustomerRowReader",
+    "FixedCapacity",
     "FlatCustomerRows",
+    "HandoverRule",
     "HolidayCalendar",
+    "LeastLoadedNearby",
+    "ManagerRules",
     "MaskingRule",
+    "OrgScopes",
+    "ReassignmentReasons",
+    "RoleWeights",
     "RoundingMode",
+    "SplitRule",
     "StandardMasking",
     "Unmasked",
+    "UnmaskedRoles",
+    "UnmaskingRule",
     "WeekendCalendar",
     "china_calendar",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -21,6 +22,13 @@ import sqlalchemy as sa
 
 from finance_crm._json import dumps, loads
 from finance_crm.adapters.sql.types import sqlite_datetime
+from finance_crm.ids import CustomerId, OrgUnitCode, StaffId
+from finance_crm.model.assignments import (
+    AssignedManager,
+    Assignment,
+    AssignmentRecord,
+    ManagerRole,
+)
 from finance_crm.model.customers import (
     CorporateCustomer,
     Customer,
@@ -29,9 +37,36 @@ from finance_crm.model.customers import (
     LifecycleStatus,
     RiskLevel,
 )
+from finance_crm.model.organization import (
+    EmploymentStatus,
+    LeaveKind,
+    LeavePeriod,
+    OrgUnit,
+    OrgUnitKind,
+    StaffMember,
+    StaffRole,
+)
 from finance_crm.serialization import WireConverter
 
-__all__ = ["COLUMN_FIELDS", "RowCodec", "customer_from_row", "customer_to_row", "insert_sql"]
+__all__ = [
+    "ASSIGNMENT_COLUMNS",
+    "COLUMN_FIELDS",
+    "HISTORY_COLUMNS",
+    "MEMBER_COLUMNS",
+    "RowCodec",
+    "assignment_from_rows",
+    "customer_from_row",
+    "customer_to_row",
+    "insert_sql",
+    "leave_rows",
+    "managers_wire",
+    "record_from_row",
+    "share_bp",
+    "staff_from_row",
+    "staff_to_row",
+    "unit_from_row",
+    "unit_to_row",
+]
 
 # Fields stored in their own columns; everything else goes to ``profile``.
 COLUMN_FIELDS = frozenset(
@@ -211,3 +246,158 @@ def insert_sql(table: str, columns: Sequence[str], placeholder: str) -> str:
     """A positional ``INSERT`` for the driver's ``executemany`` (bulk path)."""
     marks = ", ".join([placeholder] * len(columns))
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+# -- the organisation ------------------------------------------------------------------
+
+
+def unit_to_row(unit: OrgUnit) -> dict[str, Any]:
+    return {
+        "code": unit.code,
+        "name": unit.name,
+        "kind": unit.kind.value,
+        "parent_code": unit.parent,
+        "path": unit.path,
+        "version": unit.version,
+    }
+
+
+def unit_from_row(row: Mapping[str, Any] | sa.RowMapping) -> OrgUnit:
+    return OrgUnit(
+        code=OrgUnitCode(row["code"]),
+        name=row["name"],
+        kind=OrgUnitKind(row["kind"]),
+        parent=row["parent_code"],
+        path=row["path"],
+        version=row["version"],
+    )
+
+
+def staff_to_row(member: StaffMember, updated_at: datetime.datetime) -> dict[str, Any]:
+    """The ``crm_staff`` row; the leave periods go to ``crm_staff_leave`` (:func:`leave_rows`)."""
+    return {
+        "id": member.id,
+        "name": member.name,
+        "unit_code": member.unit,
+        "roles": ",".join(sorted(r.value for r in member.roles)),
+        "status": member.status.value,
+        "departed_at": member.departed_at,
+        "capacity": member.capacity,
+        "version": member.version,
+        "updated_at": updated_at,
+    }
+
+
+def leave_rows(member: StaffMember) -> list[dict[str, Any]]:
+    return [
+        {
+            "staff_id": member.id,
+            "first_day": p.first_day,
+            "last_day": p.last_day,
+            "kind": p.kind.value,
+        }
+        for p in member.leaves
+    ]
+
+
+def _date(value: Any) -> datetime.date:
+    # some drivers hand a DATE back as a datetime
+    return value.date() if isinstance(value, datetime.datetime) else value
+
+
+def staff_from_row(
+    row: Mapping[str, Any] | sa.RowMapping, leaves: Sequence[Mapping[str, Any] | sa.RowMapping]
+) -> StaffMember:
+    roles = row["roles"]
+    return StaffMember(
+        id=StaffId(row["id"]),
+        name=row["name"],
+        unit=OrgUnitCode(row["unit_code"]),
+        roles=frozenset(StaffRole(r) for r in roles.split(",")) if roles else frozenset(),
+        status=EmploymentStatus(row["status"]),
+        departed_at=row["departed_at"],
+        leaves=tuple(
+            LeavePeriod(_date(p["first_day"]), _date(p["last_day"]), LeaveKind(p["kind"]))
+            for p in leaves
+        ),
+        capacity=row["capacity"],
+        version=row["version"],
+    )
+
+
+# -- assignments -----------------------------------------------------------------------
+
+_BP = Decimal(100)
+
+
+def share_bp(share: Decimal) -> int:
+    """A share in percent with two decimals as whole basis points (70.00 -> 7000)."""
+    return int(share * _BP)
+
+
+def _share(bp: int) -> Decimal:
+    return Decimal(bp).scaleb(-2)
+
+
+def managers_wire(managers: Sequence[AssignedManager]) -> list[list[str]]:
+    """``[[staff_id, role, share], ...]`` with the share as exact decimal text."""
+    return [[m.staff_id, m.role.value, str(m.share)] for m in managers]
+
+
+def _customer_id(value: Any) -> CustomerId:
+    return CustomerId(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
+def assignment_from_rows(
+    head: Mapping[str, Any] | sa.RowMapping,
+    members: Sequence[Mapping[str, Any] | sa.RowMapping],
+) -> Assignment:
+    """A current assignment from its ``crm_assignment`` row and its member rows."""
+    return Assignment(
+        customer_id=_customer_id(head["customer_id"]),
+        managers=tuple(
+            AssignedManager(StaffId(m["staff_id"]), ManagerRole(m["role"]), _share(m["share_bp"]))
+            for m in members
+        ),
+        effective_from=head["effective_from"],
+        reason=head["reason"],
+        capacity_override=head["capacity_override"],
+        version=head["version"],
+    )
+
+
+def record_from_row(row: Mapping[str, Any] | sa.RowMapping) -> AssignmentRecord:
+    """One version from its ``crm_assignment_history`` row."""
+    managers = row["managers"]
+    if isinstance(managers, str):
+        managers = loads(managers)
+    return AssignmentRecord(
+        customer_id=_customer_id(row["customer_id"]),
+        version=row["version"],
+        managers=tuple(
+            AssignedManager(StaffId(staff_id), ManagerRole(role), Decimal(share))
+            for staff_id, role, share in managers
+        ),
+        effective_from=row["effective_from"],
+        effective_to=row["effective_to"],
+        reason=row["reason"],
+        actor=row["actor"],
+        capacity_override=row["capacity_override"],
+    )
+
+
+ASSIGNMENT_COLUMNS = ("customer_id", "version", "effective_from", "reason", "capacity_override")
+MEMBER_COLUMNS = ("customer_id", "staff_id", "role", "share_bp")
+HISTORY_COLUMNS = (
+    "customer_id",
+    "version",
+    "effective_from",
+    "effective_to",
+    "reason",
+    "actor",
+    "capacity_override",
+    "primary_staff_id",
+    "primary_unit_code",
+    "effective_day",
+    "managers",
+)

@@ -1,0 +1,95 @@
+"""Access scopes compiled to SQL: a filter that goes into the same SELECT as the read.
+
+A scope never becomes a list of customer ids in Python. ``OWN`` is an ``EXISTS`` over the
+customer's current managers; ``UNIT`` is an ``EXISTS`` over the managers who sit in a
+unit's subtree, and the subtree is an index range over the units' materialised paths:
+``path >= '/HO/BJ/' AND path < '/HO/BJ0'`` (``'0'`` is the character after ``'/'``), which
+needs no ``LIKE`` (unit codes may contain ``_``, a ``LIKE`` wildcard) and which both
+SQLite and PostgreSQL answer with one range scan of the unique path index (the path
+column compares byte-wise: PostgreSQL's "C" collation, SQLite's BINARY).
+
+``EVERYTHING`` adds no SQL at all (``None``), ``NOTHING`` is ``false()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from finance_crm.access import AccessScope, ScopeKind
+from finance_crm.adapters.sql.tables import assignment_members, org_units, staff
+
+__all__ = [
+    "customer_filter",
+    "path_range",
+    "primary_filter",
+    "staff_in_subtree",
+    "units_in_subtree",
+]
+
+_SCOPE_MEMBER = assignment_members.alias("scope_member")
+
+
+def path_range(unit_path: str) -> tuple[str, str]:
+    """``(low, high)`` such that ``low <= path < high`` is "``path`` starts with
+    ``unit_path``" for the paths of a unit tree (``unit_path`` ends with ``/``)."""
+    if not unit_path.endswith("/"):
+        raise ValueError("a unit path ends with '/'")
+    return unit_path, unit_path[:-1] + chr(ord("/") + 1)
+
+
+def units_in_subtree(unit_path: str) -> sa.Select[Any]:
+    """``SELECT code FROM crm_org_unit`` for the unit at ``unit_path`` and all below it."""
+    low, high = path_range(unit_path)
+    return sa.select(org_units.c.code).where(org_units.c.path >= low, org_units.c.path < high)
+
+
+def staff_in_subtree(unit_path: str) -> sa.Select[Any]:
+    """``SELECT id FROM crm_staff`` for the staff of a unit's subtree."""
+    low, high = path_range(unit_path)
+    return (
+        sa.select(staff.c.id)
+        .join(org_units, org_units.c.code == staff.c.unit_code)
+        .where(org_units.c.path >= low, org_units.c.path < high)
+    )
+
+
+def customer_filter(
+    scope: AccessScope, customer_id: sa.ColumnElement[Any]
+) -> sa.ColumnElement[bool] | None:
+    """A condition on ``customer_id`` (a column of the outer query) that keeps the customers
+    in ``scope``; ``None`` when the scope is everything (no SQL added)."""
+    kind = scope.kind
+    if kind is ScopeKind.EVERYTHING:
+        return None
+    if kind is ScopeKind.NOTHING:
+        return sa.false()
+    member = _SCOPE_MEMBER
+    if kind is ScopeKind.OWN:
+        return sa.exists().where(
+            member.c.customer_id == customer_id, member.c.staff_id == scope.staff_id
+        )
+    assert kind is ScopeKind.UNIT and scope.unit_path is not None
+    return sa.exists().where(
+        member.c.customer_id == customer_id,
+        member.c.staff_id.in_(staff_in_subtree(scope.unit_path)),
+    )
+
+
+def primary_filter(
+    scope: AccessScope,
+    primary_staff_id: sa.ColumnElement[Any],
+    primary_unit_code: sa.ColumnElement[Any],
+) -> sa.ColumnElement[bool] | None:
+    """The scope as a condition on a recorded primary manager and their unit (the reason
+    report counts a change where the actor's scope covers its new primary)."""
+    kind = scope.kind
+    if kind is ScopeKind.EVERYTHING:
+        return None
+    if kind is ScopeKind.NOTHING:
+        return sa.false()
+    if kind is ScopeKind.OWN:
+        return primary_staff_id == scope.staff_id
+    assert kind is ScopeKind.UNIT and scope.unit_path is not None
+    return primary_unit_code.in_(units_in_subtree(scope.unit_path))
