@@ -304,7 +304,11 @@ class HandoverReport:
         return self.secondary_promoted + self.reassigned + sum(self.roles_closed.values())
 
 
-def _pool(uow: UnitOfWork, leaver: StaffMember, rules: ManagerRules) -> SuccessorPool:
+def _pool(
+    uow: UnitOfWork, leaver: StaffMember, rules: ManagerRules, promoted: Counter[StaffId]
+) -> SuccessorPool:
+    """Candidates nearest first; ``promoted`` counts customers this handover already gave
+    them (secondaries promoted), so the choice sees the load they will really carry."""
     unit = uow.organization.get_unit(leaver.unit)
     nearest_first = [unit.code, *reversed(unit.ancestors)]
 
@@ -316,7 +320,10 @@ def _pool(uow: UnitOfWork, leaver: StaffMember, rules: ManagerRules) -> Successo
                 if s.is_active and s.id != leaver.id and StaffRole.CUSTOMER_MANAGER in s.roles
             ]
             sizes = uow.assignments.book_sizes([s.id for s in staff]) if staff else {}
-            yield [Candidate(s, sizes.get(s.id, 0), rules.capacity.capacity_of(s)) for s in staff]
+            yield [
+                Candidate(s, sizes.get(s.id, 0) + promoted[s.id], rules.capacity.capacity_of(s))
+                for s in staff
+            ]
 
     return SuccessorPool(levels())
 
@@ -349,30 +356,37 @@ def hand_over_book(
         if not leaver.is_active:
             raise BusinessRuleViolation("this staff member has already departed")
         book = list(uow.assignments.book(leaver.id))
-        pool = _pool(uow, leaver, rules)
+        promoted: Counter[StaffId] = Counter()
+        for current in book:  # promotions first, so successors are chosen on real loads
+            secondary = current.secondary
+            if (
+                current.role_of(leaver.id) is ManagerRole.PRIMARY
+                and secondary is not None
+                and staff.get(secondary).is_active
+            ):
+                promoted[secondary] += 1
+        pool = _pool(uow, leaver, rules, promoted)
         changes: list[tuple[Assignment, Sequence[DomainEvent]]] = []
         blockers: list[CustomerId] = []
-        promoted = reassigned = 0
+        reassigned = 0
         closed: Counter[str] = Counter()
         successors: Counter[StaffId] = Counter()
         for current in book:
             role = current.role_of(leaver.id)
             slots = [(m.staff_id, m.role) for m in current.managers if m.staff_id != leaver.id]
-            if role is ManagerRole.PRIMARY:
-                secondary = current.secondary
-                if secondary is not None and staff.get(secondary).is_active:
-                    slots = [(s, ManagerRole.PRIMARY if s == secondary else r) for s, r in slots]
-                    promoted += 1
-                else:
-                    successor = rules.handover.choose_successor(current.customer_id, leaver, pool)
-                    if successor is None:
-                        blockers.append(current.customer_id)
-                        continue
-                    pool.take(successor.id)
-                    successors[successor.id] += 1
-                    slots = [(s, r) for s, r in slots if s != successor.id]
-                    slots.insert(0, (successor.id, ManagerRole.PRIMARY))
-                    reassigned += 1
+            secondary = current.secondary
+            if role is ManagerRole.PRIMARY and secondary is not None and secondary in promoted:
+                slots = [(s, ManagerRole.PRIMARY if s == secondary else r) for s, r in slots]
+            elif role is ManagerRole.PRIMARY:
+                successor = rules.handover.choose_successor(current.customer_id, leaver, pool)
+                if successor is None:
+                    blockers.append(current.customer_id)
+                    continue
+                pool.take(successor.id)
+                successors[successor.id] += 1
+                slots = [(s, r) for s, r in slots if s != successor.id]
+                slots.insert(0, (successor.id, ManagerRole.PRIMARY))
+                reassigned += 1
             else:
                 assert role is not None
                 closed[role.value] += 1
@@ -395,7 +409,7 @@ def hand_over_book(
     return HandoverReport(
         leaver=leaver.id,
         reason=reason,
-        secondary_promoted=promoted,
+        secondary_promoted=sum(promoted.values()),
         reassigned=reassigned,
         roles_closed=dict(closed),
         successors=dict(successors),
