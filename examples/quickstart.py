@@ -1,8 +1,10 @@
 """finance_crm in two minutes, on an embedded SQLite file.
 
-Opens a personal and a corporate customer, shows how personal data is masked, revises
-a customer, prints the audit trail and the outbox, and shows what happens when two
-people edit the same customer at once (a stale write is refused, nothing is lost).
+Sets up a branch with two customer managers, opens a personal and a corporate customer
+(the manager who opens them becomes their primary manager, a colleague the secondary),
+shows how personal data is masked, revises a customer, prints the audit trail and the
+outbox, and shows what happens when two people edit the same customer at once (a stale
+write is refused, nothing is lost).
 
 Run:  python examples/quickstart.py [path/to/branch.db]
 """
@@ -27,9 +29,14 @@ from finance_crm import (
     IndividualCustomer,
     MarketingConsent,
     Money,
+    OrgUnit,
+    OrgUnitKind,
     Phone,
     RiskLevel,
+    StaffId,
+    StaffMember,
     ValidationError,
+    assign_managers,
 )
 from finance_crm.adapters.sql import SqlStore
 from finance_crm.model.documents import make_resident_id, make_unified_social_credit_code
@@ -39,7 +46,17 @@ def main(path: Path) -> None:
     clock = FixedClock(pendulum.datetime(2025, 10, 9, 9, 30, tz="Asia/Shanghai"))
     store = SqlStore.from_url(f"sqlite:///{path}", clock=clock)
     store.upgrade_schema()  # Alembic migrations shipped in the package
-    teller = Actor("cm-0451", roles=frozenset({"customer_manager"}), display_name="王经理")
+    admin = Actor("HR-ADMIN", roles=frozenset({"head_office"}))
+    head = OrgUnit.head_office("HO", "总行")
+    branch = head.child("HZ01", "杭州分行营业部", OrgUnitKind.BRANCH)
+    with store.unit_of_work(admin) as uow:
+        uow.organization.add_unit(head)
+        uow.organization.add_unit(branch)
+        uow.organization.add_staff(StaffMember(id=StaffId("cm-0451"), name="王经理", unit="HZ01"))
+        uow.organization.add_staff(StaffMember(id=StaffId("cm-0452"), name="李经理", unit="HZ01"))
+        uow.commit()
+    # A customer manager sees and changes only the customers she serves (access scope).
+    teller = Actor("cm-0451", display_name="王经理")
 
     resident_id = make_resident_id("110105", datetime.date(1990, 3, 7), 123)
     zhang = IndividualCustomer.open(
@@ -67,8 +84,15 @@ def main(path: Path) -> None:
         registered_capital=Money.of("10000000.00", "CNY"),
     )
     with store.unit_of_work(teller) as uow:
-        uow.customers.add(zhang)
-        uow.customers.add(company)
+        for customer in (zhang, company):
+            uow.customers.add(customer)
+            assign_managers(
+                uow,
+                customer.id,
+                primary=StaffId("cm-0451"),
+                secondary=StaffId("cm-0452"),
+                reason="new_customer",
+            )
         uow.commit()
 
     print("== Personal data is masked in repr, str and logs")
@@ -100,7 +124,7 @@ def main(path: Path) -> None:
         changed, events = seen_by_wang.revise(at=clock.now(), occupation="engineer")
         uow.customers.update(changed, events)
         uow.commit()
-    li = Actor("cm-0452", roles=frozenset({"customer_manager"}))
+    li = Actor("cm-0452")  # the secondary manager: zhang is in her scope too
     with store.unit_of_work(li) as uow:
         changed, events = seen_by_li.revise(at=clock.now(), occupation="teacher")
         try:

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import attrs
 
+from finance_crm.errors import ValidationError
 from finance_crm.ids import StaffId
 from finance_crm.model.organization import OrgUnit, OrgUnitKind, StaffMember, StaffRole
 from finance_crm.security import Actor, MaskingRule, StandardMasking, Unmasked
@@ -47,6 +48,16 @@ class AccessScope:
     kind: ScopeKind
     staff_id: StaffId | None = None
     unit_path: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.kind is ScopeKind.OWN) != (self.staff_id is not None) or (
+            self.kind is ScopeKind.UNIT
+        ) != (self.unit_path is not None):
+            raise ValidationError(
+                "an OWN scope names a staff id and a UNIT scope a unit path; nothing else "
+                "does (use the class methods)",
+                path="$.kind",
+            )
 
     @classmethod
     def everything(cls) -> AccessScope:

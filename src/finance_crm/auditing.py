@@ -17,7 +17,7 @@ from typing import Any
 from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.organization import OrgUnit, StaffMember
-from finance_crm.security import DEFAULT_MASKING, MaskingRule, PersonalDataKind
+from finance_crm.security import DEFAULT_MASKING, MaskingRule, PersonalDataKind, Unmasked
 from finance_crm.serialization import WireConverter
 
 __all__ = [
@@ -45,6 +45,7 @@ PERSONAL_CUSTOMER_FIELDS = frozenset(
     }
 )
 _NOT_AUDITED = frozenset({"version"})
+_PLAIN = Unmasked()
 _ID, _MOBILE, _PHONE = PersonalDataKind.ID_NUMBER, PersonalDataKind.MOBILE, PersonalDataKind.PHONE
 
 # Inside a personal field, which keys hold what kind of personal data.
@@ -175,8 +176,9 @@ def assignment_changes(before: Assignment | None, after: Assignment) -> dict[str
             "after": _instant(after.effective_from),
         },
     }
-    if after.capacity_override is not None:
-        changes["capacity_override"] = {"before": None, "after": after.capacity_override}
+    override_before = before.capacity_override if before else None
+    if after.capacity_override is not None or override_before is not None:
+        changes["capacity_override"] = {"before": override_before, "after": after.capacity_override}
     return changes
 
 
@@ -205,7 +207,13 @@ def staff_changes(
     before: StaffMember | None, after: StaffMember, masking: MaskingRule = DEFAULT_MASKING
 ) -> dict[str, dict[str, Any]]:
     """``{field: {"before": ..., "after": ...}}`` for a staff record, name masked."""
-    return _diff(staff_wire(before, masking) if before else None, staff_wire(after, masking))
+    changes = _diff(staff_wire(before, _PLAIN) if before else None, staff_wire(after, _PLAIN))
+    if "name" in changes:  # compared in full (a rename may mask alike), recorded masked
+        changes["name"] = {
+            "before": masking.mask(PersonalDataKind.NAME, before.name) if before else None,
+            "after": masking.mask(PersonalDataKind.NAME, after.name),
+        }
+    return changes
 
 
 def unit_changes(before: OrgUnit | None, after: OrgUnit) -> dict[str, dict[str, Any]]:

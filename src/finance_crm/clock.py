@@ -115,6 +115,8 @@ def end_of_business_day(day: datetime.date, tz: str = DEFAULT_TIMEZONE) -> pendu
     """
     if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
         raise ValidationError("expected a date (a business date), not an instant")
+    if not isinstance(tz, str):
+        raise ValidationError("tz must be an IANA time zone name such as Asia/Shanghai")
     zone = _zone(tz)
     following = datetime.date.fromordinal(day.toordinal() + 1)
     start = pendulum.DateTime(following.year, following.month, following.day, tzinfo=zone)

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import uuid
-from typing import NewType
+from typing import NewType, TypeAlias
 
 __all__ = [
     "CustomerId",
@@ -27,8 +27,10 @@ CustomerId = NewType("CustomerId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
 # Staff and organisation units are keyed by the institution's own codes (工号, 机构号),
 # which key the HR and organisation systems they come from; see model/organization.py.
-StaffId = NewType("StaffId", str)
-OrgUnitCode = NewType("OrgUnitCode", str)
+# Plain aliases, not NewTypes: hosts pass codes from their own systems as strings, and
+# ``StaffId("RM01")`` still reads as documentation.
+StaffId: TypeAlias = str
+OrgUnitCode: TypeAlias = str
 
 
 class _Entropy(threading.local):

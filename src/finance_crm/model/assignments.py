@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 HUNDRED_PERCENT = Decimal(100)
+_STAFF_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,40}")  # as StaffMember.id
 _CENT = Decimal("0.01")
 
 
@@ -61,11 +63,11 @@ def _share(value: object) -> Decimal:
         raise ValidationError("a share is a percentage from 0 to 100", path="$.share")
     if share != share.quantize(_CENT):
         raise ValidationError("a share has at most two decimal places (0.01%)", path="$.share")
-    return share.quantize(_CENT)
+    return abs(share).quantize(_CENT) if share == 0 else share.quantize(_CENT)  # no "-0.00"
 
 
 def _staff_id(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not _STAFF_CODE.fullmatch(value):
         raise ValidationError(
             "must be a staff id (the staff member's code)", path=f"$.{attribute.name}"
         )
@@ -150,7 +152,8 @@ def team_problems(managers: tuple[AssignedManager, ...]) -> list[Problem]:
                 "$.managers",
                 (
                     f"shares must sum to exactly 100%, here {total}%; "
-                    "leave shares out to have the split rule compute them"
+                    "give shares that sum to 100, or leave them out of assign_managers "
+                    "to have the split rule compute them"
                 ),
             )
         )
@@ -267,16 +270,22 @@ class Assignment:
         at: datetime.datetime,
         reason: str,
     ) -> tuple[Assignment, list[DomainEvent]]:
-        """The secondary becomes primary at once (the primary leaves the team)."""
+        """The secondary becomes primary at once (the primary leaves the team).
+
+        Without ``shares`` the new primary takes over the old primary's share on top of
+        their own, and everyone else keeps theirs, so the total stays 100%.
+        """
         secondary = self.secondary
         if secondary is None:
             raise BusinessRuleViolation(
                 "the customer has no secondary manager to promote; choose a new primary"
             )
+        by_role = {m.role: m for m in self.managers}
+        taken_over = by_role[ManagerRole.PRIMARY].share + by_role[ManagerRole.SECONDARY].share
         keep = [
             m for m in self.managers if m.role not in (ManagerRole.PRIMARY, ManagerRole.SECONDARY)
         ]
-        team = [AssignedManager(secondary, ManagerRole.PRIMARY, HUNDRED_PERCENT), *keep]
+        team = [AssignedManager(secondary, ManagerRole.PRIMARY, taken_over), *keep]
         return self.change(with_shares(team, shares), at=at, reason=reason)
 
 
@@ -284,8 +293,14 @@ def with_shares(
     managers: Iterable[AssignedManager], shares: Mapping[StaffId, Decimal] | None
 ) -> tuple[AssignedManager, ...]:
     """``managers`` with their shares replaced from ``shares`` (when given)."""
+    managers = tuple(managers)
     if shares is None:
-        return tuple(managers)
+        return managers
+    if not isinstance(shares, Mapping) or set(shares) != {m.staff_id for m in managers}:
+        raise ValidationError(
+            "shares must name exactly the customer's managers, one share each",
+            path="$.shares",
+        )
     return tuple(attrs.evolve(m, share=shares[m.staff_id]) for m in managers)
 
 

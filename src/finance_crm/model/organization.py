@@ -113,12 +113,18 @@ class OrgUnit:
             raise ValidationError(
                 "must list the ancestors' codes and end with /CODE/", path="$.path"
             )
-        parts = value.strip("/").split("/")
+        parts = value[1:-1].split("/")
+        if any(not _CODE.fullmatch(part) for part in parts):
+            raise ValidationError("every segment of the path must be a unit code", path="$.path")
         if self.parent is None and len(parts) != 1:
             raise ValidationError("a unit without a parent has the path /CODE/", path="$.path")
         if self.parent is not None and (len(parts) < 2 or parts[-2] != self.parent):
             raise ValidationError(
                 "the path must end with the parent's code, then this code", path="$.path"
+            )
+        if (self.kind is OrgUnitKind.HEAD_OFFICE) != (self.parent is None):
+            raise ValidationError(
+                "a head office has no parent and every other unit has one", path="$.parent"
             )
 
     @classmethod
@@ -312,6 +318,8 @@ class StaffMember:
         """Transfer to another unit (their customers stay with them until reassigned)."""
         if not self.is_active:
             raise BusinessRuleViolation("a departed staff member cannot move unit")
+        if unit == self.unit:
+            raise BusinessRuleViolation("the staff member is already in this unit")
         new = attrs.evolve(self, unit=unit)
         return new, [StaffRevised(occurred_at=at, staff_id=self.id, fields=("unit",))]
 
@@ -323,6 +331,8 @@ class StaffMember:
         depend on this person is refused."""
         if not self.is_active:
             raise BusinessRuleViolation("this staff member has already departed")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("give the reason for the departure", path="$.reason")
         at = ensure_utc(at)
         new = attrs.evolve(self, status=EmploymentStatus.DEPARTED, departed_at=at)
         return new, [StaffDeparted(occurred_at=at, staff_id=self.id, reason=reason)]

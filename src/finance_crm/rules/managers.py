@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Protocol
 
 import attrs
@@ -92,6 +93,8 @@ class RoleWeights:
             raise ValidationError("the primary's weight must be above zero", path="$.primary")
 
     def shares(self, roles: Sequence[ManagerRole]) -> tuple[Decimal, ...]:
+        if ManagerRole.PRIMARY not in roles:
+            raise ValidationError("the roles must include the primary", path="$.roles")
         weights = {
             ManagerRole.PRIMARY: self.primary,
             ManagerRole.SECONDARY: self.secondary,
@@ -139,15 +142,21 @@ class SuccessorPool:
                 level = next(self._source, None)
                 if level is None:
                     return
-                fresh = [c for c in level if c.staff.id not in self._where]
-                for j, c in enumerate(fresh):
-                    self._where[c.staff.id] = (len(self._loaded), j)
+                fresh: list[Candidate] = []
+                for c in level:
+                    if c.staff.id not in self._where:
+                        self._where[c.staff.id] = (len(self._loaded), len(fresh))
+                        fresh.append(c)
                 self._loaded.append(fresh)
             yield self._loaded[i]
             i += 1
 
     def take(self, staff_id: StaffId) -> None:
         """Count one more customer in ``staff_id``'s book."""
+        if staff_id not in self._where:
+            raise ValidationError(
+                "this staff member is not a candidate of the pool", path="$.staff_id"
+            )
         i, j = self._where[staff_id]
         old = self._loaded[i][j]
         self._loaded[i][j] = attrs.evolve(old, book_size=old.book_size + 1)
@@ -176,12 +185,26 @@ class LeastLoadedNearby:
                 c
                 for c in level
                 if c.spare > 0
+                and c.staff.is_active
                 and c.staff.id != leaver.id
                 and StaffRole.CUSTOMER_MANAGER in c.staff.roles
             ]
             if eligible:
                 return min(eligible, key=lambda c: (c.book_size, c.staff.id)).staff
         return None
+
+
+def _reason_codes(value: Mapping[str, str]) -> Mapping[str, str]:
+    if not isinstance(value, Mapping) or not value:
+        raise ValidationError("give at least one reason code", path="$.codes")
+    for code, description in value.items():
+        if not isinstance(code, str) or not 1 <= len(code.strip()) == len(code) <= 40:
+            raise ValidationError(
+                "a reason code is 1-40 characters without surrounding spaces", path="$.codes"
+            )
+        if not isinstance(description, str):
+            raise ValidationError("a reason's description is a string", path="$.codes")
+    return MappingProxyType(dict(value))  # a copy: later edits to the caller's dict do nothing
 
 
 DEFAULT_REASONS: Mapping[str, str] = {
@@ -206,7 +229,9 @@ class ReassignmentReasons:
     'merger'
     """
 
-    codes: Mapping[str, str] = attrs.field(factory=lambda: dict(DEFAULT_REASONS))
+    codes: Mapping[str, str] = attrs.field(
+        factory=lambda: DEFAULT_REASONS, converter=_reason_codes, hash=False
+    )
 
     def check(self, code: str) -> str:
         if not isinstance(code, str) or code not in self.codes:

@@ -115,7 +115,7 @@ class ManagerStoreContract:
         self, store: Store, *teams: tuple[str, str | None], first_seed: int = 1
     ) -> list[Customer]:
         """Open one customer per (primary, secondary) pair, assigned at T0."""
-        customers = [make_individual(first_seed + i) for i in range(len(teams))]
+        customers: list[Customer] = [make_individual(first_seed + i) for i in range(len(teams))]
         with store.unit_of_work(HEAD_OFFICE) as uow:
             for customer, (primary, secondary) in zip(customers, teams, strict=True):
                 uow.customers.add(customer)
@@ -152,7 +152,11 @@ class ManagerStoreContract:
                 "BH1"
             ]
             m1 = uow.organization.get_staff(_s("M1"))
-            assert (m1.unit, m1.roles, m1.version) == ("T1", {StaffRole.CUSTOMER_MANAGER}, 1)
+            assert (m1.unit, m1.roles, m1.version) == (
+                "T1",
+                frozenset({StaffRole.CUSTOMER_MANAGER}),
+                1,
+            )
             assert uow.organization.find_staff(_s("nobody")) is None
             with pytest.raises(NotFoundError):
                 uow.organization.get_unit("XX")
