@@ -85,8 +85,9 @@ def main(path: Path) -> None:
         for unit in (head, beijing, team):
             uow.organization.add_unit(unit)
         uow.organization.add_staff(
-            StaffMember(id=StaffId("SV01"), name="周主管", unit=team.code,
-                        roles={StaffRole.SUPERVISOR})
+            StaffMember(
+                id=StaffId("SV01"), name="周主管", unit=team.code, roles={StaffRole.SUPERVISOR}
+            )
         )
         for code, name in (("RM01", "王芳"), ("RM02", "李娜"), ("RM03", "张伟")):
             uow.organization.add_staff(StaffMember(id=StaffId(code), name=name, unit=team.code))
@@ -109,11 +110,15 @@ def main(path: Path) -> None:
         uow.commit()
     with store.unit_of_work(Actor("RM01"), read_only=True) as uow:  # a customer manager
         page = uow.customers.page(limit=10)
-        print(f"   RM01 sees her {len(page.items)} customers, names masked:",
-              ", ".join(f"{s.customer_number} {s.name}" for s in page.items))
+        print(
+            f"   RM01 sees her {len(page.items)} customers, names masked:",
+            ", ".join(f"{s.customer_number} {s.name}" for s in page.items),
+        )
         key = uow.assignments.get(ids["P1001"])
-        print(f"   P1001: primary {key.primary} {key.shares[key.primary]}%, "
-              f"secondary {key.secondary} {key.shares[key.secondary or key.primary]}%")
+        print(
+            f"   P1001: primary {key.primary} {key.shares[key.primary]}%, "
+            f"secondary {key.secondary} {key.shares[key.secondary or key.primary]}%"
+        )
 
     print("\n== 2. Leave cover: RM01 is on annual leave 9-13 June")
     with store.unit_of_work(supervisor) as uow:
@@ -127,8 +132,10 @@ def main(path: Path) -> None:
             if acting.covering_for:
                 note = f"{acting.staff_id} covers for {acting.covering_for}"
             else:
-                note = f"{acting.staff_id} (no cover: arrange one)" if acting.uncovered else (
-                    acting.staff_id
+                note = (
+                    f"{acting.staff_id} (no cover: arrange one)"
+                    if acting.uncovered
+                    else (acting.staff_id)
                 )
             print(f"   10 June, {number}: {note}")
 
@@ -159,17 +166,21 @@ def main(path: Path) -> None:
     with store.unit_of_work(supervisor, read_only=True) as uow:
         print("   P1001's assignment history:")
         for record in assignment_history(uow, ids["P1001"]):
-            team_text = ", ".join(f"{m.staff_id} {m.role.value} {m.share}%"
-                                  for m in record.managers)
+            team_text = ", ".join(
+                f"{m.staff_id} {m.role.value} {m.share}%" for m in record.managers
+            )
             until = record.effective_to.date() if record.effective_to else "now"
-            print(f"     v{record.version} {record.effective_from.date()}..{until} "
-                  f"[{record.reason}] by {record.actor}: {team_text}")
+            print(
+                f"     v{record.version} {record.effective_from.date()}..{until} "
+                f"[{record.reason}] by {record.actor}: {team_text}"
+            )
         print("   Books:")
         for line in book_report(uow):
             print(f"     {line.staff_id}: {line.book_size}/{line.capacity} customers")
         print("   Reassignment reasons (改派原因), June 2025:")
-        for row in reason_report(uow, since=datetime.date(2025, 6, 1),
-                                 until=datetime.date(2025, 6, 30)):
+        for row in reason_report(
+            uow, since=datetime.date(2025, 6, 1), until=datetime.date(2025, 6, 30)
+        ):
             print(f"     {row.period} {row.unit} {row.reason}: {row.count}  ({row.description})")
     store.close()
 

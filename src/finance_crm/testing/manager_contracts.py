@@ -244,20 +244,20 @@ class ManagerStoreContract:
 
     def test_stale_assignment_write_raises_conflict(self, org: Store) -> None:
         (customer,) = self._customers(org, ("M1", None))
-        with org.unit_of_work(HEAD_OFFICE) as first:
-            read = first.assignments.get(customer.id)
-            with org.unit_of_work(HEAD_OFFICE) as second:
-                assign_managers(
-                    second, customer.id, primary=_s("M2"), reason="workload", at=T0 + DAY
-                )
-                second.commit()
-            team = [AssignedManager(_s("M3"), ManagerRole.PRIMARY, Decimal(100))]
-            changed, events = read.change(team, at=T0 + 2 * DAY, reason="other")
+        with org.unit_of_work(HEAD_OFFICE, read_only=True) as uow:
+            read = uow.assignments.get(customer.id)  # shown on a screen, say
+        with org.unit_of_work(HEAD_OFFICE) as uow:  # meanwhile a colleague saves
+            assign_managers(uow, customer.id, primary=_s("M2"), reason="workload", at=T0 + DAY)
+            uow.commit()
+        team = [AssignedManager(_s("M3"), ManagerRole.PRIMARY, Decimal(100))]
+        changed, events = read.change(team, at=T0 + 2 * DAY, reason="other")
+        with org.unit_of_work(HEAD_OFFICE) as uow:
             with pytest.raises(ConflictError):
-                first.assignments.update(changed, events)
-                first.commit()
+                uow.assignments.update(changed, events)
+            uow.commit()
         with org.unit_of_work(HEAD_OFFICE, read_only=True) as uow:
             assert uow.assignments.get(customer.id).primary == "M2"
+            assert len(uow.assignments.history(customer.id)) == 2
 
     def test_duplicate_first_assignment_is_refused(self, org: Store) -> None:
         (customer,) = self._customers(org, ("M1", None))
