@@ -289,12 +289,25 @@ class Outbox(Protocol):
 class UnitOfWork(Protocol):
     """One transaction, acting for one actor."""
 
-    actor: Actor
-    customers: CustomerRepository
-    organization: OrganizationRepository
-    assignments: AssignmentRepository
-    audit: AuditTrail
-    outbox: Outbox
+    # Read-only properties, so an adapter's own repository classes satisfy the protocol.
+    @property
+    def actor(self) -> Actor:
+        """Who acts in this unit of work."""
+
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def organization(self) -> OrganizationRepository: ...
+
+    @property
+    def assignments(self) -> AssignmentRepository: ...
+
+    @property
+    def audit(self) -> AuditTrail: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     @property
     def clock(self) -> Clock:

@@ -226,8 +226,6 @@ def manager_on(
     uow: UnitOfWork,
     customer_id: CustomerId,
     day: datetime.date,
-    *,
-    rules: ManagerRules = _DEFAULT_RULES,
 ) -> AssignmentRecord:
     """The customer's assignment as the business day ``day`` closed."""
     record = uow.assignments.as_of(customer_id, end_of_business_day(day, uow.timezone))
@@ -240,21 +238,26 @@ def acting_manager(
     uow: UnitOfWork,
     customer_id: CustomerId,
     day: datetime.date | None = None,
-    *,
-    rules: ManagerRules = _DEFAULT_RULES,
 ) -> ActingManager:
     """Who serves the customer on ``day`` (default today): the primary, or the secondary
     while the primary is on leave (双客户经理制), or the chief if the secondary is away too."""
     if day is None:
         day = business_date(uow.clock, uow.timezone)
-    record = manager_on(uow, customer_id, day, rules=rules)
+    record = manager_on(uow, customer_id, day)
     staff = _Staff(uow)
+
+    def serves(member: StaffMember) -> bool:  # as on that day, not as today
+        still_employed = member.departed_at is None or (
+            business_date(member.departed_at, uow.timezone) > day
+        )
+        return still_employed and not member.on_leave(day)
+
     primary = staff.get(record.primary)
-    if primary.can_serve_on(day):
+    if serves(primary):
         return ActingManager(primary.id)
     cover = [record.secondary, record.assignment().chief]
     for candidate in cover:
-        if candidate is not None and staff.get(candidate).can_serve_on(day):
+        if candidate is not None and serves(staff.get(candidate)):
             return ActingManager(candidate, covering_for=primary.id)
     return ActingManager(primary.id, uncovered=True)
 
@@ -264,8 +267,6 @@ def split_credit(
     customer_id: CustomerId,
     amount: Money,
     day: datetime.date | None = None,
-    *,
-    rules: ManagerRules = _DEFAULT_RULES,
 ) -> dict[StaffId, Money]:
     """Split ``amount`` (a fee, an AUM increase, a premium) across the customer's managers
     on ``day`` by their shares, exactly: the parts sum to ``amount`` to the minor unit
@@ -274,7 +275,7 @@ def split_credit(
         raise ValidationError("amount must be Money", path="$.amount")
     if day is None:
         day = business_date(uow.clock, uow.timezone)
-    record = manager_on(uow, customer_id, day, rules=rules)
+    record = manager_on(uow, customer_id, day)
     parts = amount.allocate([m.share for m in record.managers])
     return {m.staff_id: part for m, part in zip(record.managers, parts, strict=True)}
 
@@ -519,6 +520,12 @@ def reassign_many(
                 if holder == move.to:
                     unchanged += 1
                     continue
+                if move.role is not ManagerRole.PRIMARY and move.to == assignment.primary:
+                    raise ValidationError(
+                        "the manager to move in is this customer's primary; move the primary "
+                        "to someone else first",
+                        path="$.moves",
+                    )
                 staff.check_can_serve([AssignedManager(move.to, move.role, Decimal(0))])
                 slots = [
                     (m.staff_id, m.role)
