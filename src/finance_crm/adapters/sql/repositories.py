@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
+from finance_crm.access import AccessScope, ScopeKind
 from finance_crm.adapters._checks import check_customer, check_update
+from finance_crm.adapters._paging import check_page, parse_cursor
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.rows import (
     CUSTOMER_COLUMNS,
@@ -18,14 +20,35 @@ from finance_crm.adapters.sql.rows import (
     customer_to_row,
     insert_sql,
 )
-from finance_crm.adapters.sql.tables import audit_log, customer_documents, customers, outbox
+from finance_crm.adapters.sql.scopes import Reads, customer_filter
+from finance_crm.adapters.sql.tables import (
+    assignment_members,
+    audit_log,
+    customer_documents,
+    customers,
+    outbox,
+)
 from finance_crm.auditing import customer_changes
-from finance_crm.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
-from finance_crm.ids import CustomerId, EventId
-from finance_crm.model.customers import Customer
+from finance_crm.errors import (
+    ConflictError,
+    DuplicateError,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
+from finance_crm.ids import CustomerId, EventId, StaffId
+from finance_crm.model.assignments import ManagerRole
+from finance_crm.model.customers import Customer, CustomerKind
 from finance_crm.model.documents import IdDocumentType
 from finance_crm.model.events import CustomerOpened, DomainEvent
-from finance_crm.ports import AuditEntry, OutboxMessage
+from finance_crm.ports import (
+    AuditEntry,
+    CustomerOrder,
+    CustomerPage,
+    CustomerSummary,
+    OutboxMessage,
+)
+from finance_crm.security import PersonalDataKind
 
 if TYPE_CHECKING:
     from finance_crm.adapters.sql.store import SqlUnitOfWork
@@ -47,6 +70,57 @@ _BY_DOCUMENT = sa.select(customers).where(
     )
     .scalar_subquery()
 )
+_COUNT = sa.select(sa.func.count()).select_from(customers)
+_EXISTS = sa.select(customers.c.id).where(customers.c.id == sa.bindparam("key"))
+_STREAM = sa.select(customers).order_by(customers.c.id).limit(sa.bindparam("batch_size"))
+_STREAM_AFTER = _STREAM.where(customers.c.id > sa.bindparam("last", type_=sa.Uuid()))
+
+# Customer lists: the columns of a summary, with the primary manager from the member
+# index (at most one primary per customer).
+_PRIMARY_MANAGER = (
+    sa.select(assignment_members.c.staff_id)
+    .where(
+        assignment_members.c.customer_id == customers.c.id,
+        assignment_members.c.role == ManagerRole.PRIMARY.value,
+    )
+    .scalar_subquery()
+)
+_SUMMARY = sa.select(
+    customers.c.id,
+    customers.c.customer_number,
+    customers.c.kind,
+    customers.c.status,
+    customers.c.name,
+    customers.c.risk_level,
+    _PRIMARY_MANAGER.label("primary_manager"),
+)
+_CURSOR = customers.alias("page_cursor")
+_PAGE_ORDER: dict[CustomerOrder, tuple[sa.ColumnElement[Any], ...]] = {
+    CustomerOrder.NAME: (customers.c.name, customers.c.id),
+    # customer numbers are unique: the number alone is the key (its unique index)
+    CustomerOrder.CUSTOMER_NUMBER: (customers.c.customer_number,),
+    CustomerOrder.OPENED_AT: (customers.c.opened_at, customers.c.id),
+}
+
+
+def _page_statement(order: CustomerOrder, after: bool) -> sa.Select[Any]:
+    """A page's SELECT: keyset ``(order column, id) > (the cursor's)``, by ``:cursor``."""
+    key = _PAGE_ORDER[order]
+    statement = _SUMMARY.order_by(*key).limit(sa.bindparam("limit"))
+    if not after:
+        return statement
+    cursor = sa.bindparam("cursor", type_=sa.Uuid())
+    cursor_value = sa.select(_CURSOR.c[key[0].name]).where(_CURSOR.c.id == cursor).scalar_subquery()
+    if len(key) == 1:
+        return statement.where(key[0] > cursor_value)
+    return statement.where(sa.tuple_(*key) > sa.tuple_(cursor_value, cursor))
+
+
+_PAGES = {
+    (order, after): _page_statement(order, after)
+    for order in CustomerOrder
+    for after in (False, True)
+}
 
 
 class SqlCustomerRepository:
@@ -57,6 +131,48 @@ class SqlCustomerRepository:
         placeholder = uow._codec.placeholder
         self._insert_customer = insert_sql("crm_customer", CUSTOMER_COLUMNS, placeholder)
         self._insert_document = insert_sql("crm_customer_document", DOCUMENT_COLUMNS, placeholder)
+        # The read statements with this unit of work's scope filter, built on first use.
+        self._scoped: dict[tuple[AccessScope, object], sa.Select[Any]] = {}
+
+    # -- scope ---------------------------------------------------------------------
+
+    def _in_scope(
+        self, name: object, statement: sa.Select[Any], *, reads: Reads = "one"
+    ) -> sa.Select[Any]:
+        """``statement`` restricted to the actor's scope: the same object when the scope is
+        everything (no SQL added), else a copy with the filter, built once per scope.
+        ``reads``: how many customers the statement reads (see ``customer_filter``)."""
+        scope = self._uow.scope
+        if scope.is_everything:
+            return statement
+        key = (scope, name)
+        scoped = self._scoped.get(key)
+        if scoped is None:
+            condition = customer_filter(scope, customers.c.id, reads=reads)
+            assert condition is not None
+            scoped = statement.where(condition)
+            self._scoped[key] = scoped
+        return scoped
+
+    def _check_may_open(self) -> None:
+        if self._uow.scope.kind is ScopeKind.NOTHING:
+            raise PermissionDenied(
+                "your access scope is empty: only staff members (or head office and "
+                "system actors) may open customers"
+            )
+
+    def _check_may_change(self, customer_id: CustomerId) -> None:
+        if self._uow.scope.is_everything:
+            return
+        with mapped_errors():
+            row = self._uow.connection.execute(
+                self._in_scope("exists", _EXISTS), {"key": customer_id}
+            ).first()
+        if row is None:
+            raise PermissionDenied(
+                "this customer is outside your access scope; ask a manager whose scope "
+                "covers the customer"
+            )
 
     # -- writes --------------------------------------------------------------------
 
@@ -67,6 +183,7 @@ class SqlCustomerRepository:
         """Insert a batch with one ``executemany`` per table, inside a savepoint."""
         uow = self._uow
         uow._check_writable()
+        self._check_may_open()
         codec, converter, now = uow._codec, uow._store.converter, uow._now()
         customer_rows: list[tuple[Any, ...]] = []
         document_rows: list[tuple[Any, ...]] = []
@@ -122,6 +239,7 @@ class SqlCustomerRepository:
             current = self._select_one(_BY_ID_FOR_UPDATE, key=customer.id)
             check_update(current, customer)
             assert current is not None
+            self._check_may_change(customer.id)
             stored = attrs.evolve(customer, version=customer.version + 1)
             wire = converter.unstructure(stored)
             values = customer_to_row(stored, converter, now, wire)
@@ -169,13 +287,13 @@ class SqlCustomerRepository:
     def get(self, customer_id: CustomerId) -> Customer:
         if not isinstance(customer_id, uuid.UUID):
             raise ValidationError("a customer id is a UUID", path="$.customer_id")
-        customer = self._select_one(_BY_ID, key=customer_id)
+        customer = self._select_one(self._in_scope("by_id", _BY_ID), key=customer_id)
         if customer is None:
             raise NotFoundError("no customer with this id")
         return customer
 
     def get_by_number(self, customer_number: str) -> Customer:
-        customer = self._select_one(_BY_NUMBER, key=customer_number)
+        customer = self._select_one(self._in_scope("by_number", _BY_NUMBER), key=customer_number)
         if customer is None:
             raise NotFoundError("no customer with this customer number")
         return customer
@@ -184,35 +302,89 @@ class SqlCustomerRepository:
         self, document_type: IdDocumentType, number: str, issuing_country: str = "CN"
     ) -> Customer | None:
         return self._select_one(
-            _BY_DOCUMENT,
+            self._in_scope("by_document", _BY_DOCUMENT),
             document_type=document_type.value,
             issuing_country=issuing_country,
             number=number,
         )
 
     def count(self) -> int:
+        """How many customers are in the actor's scope."""
         with mapped_errors():
             return int(
                 self._uow.connection.execute(
-                    sa.select(sa.func.count()).select_from(customers)
+                    self._in_scope("count", _COUNT, reads="all")
                 ).scalar_one()
             )
 
     def stream(self, *, batch_size: int = 1000) -> Iterator[Customer]:
         """Keyset pagination by id: memory stays flat however many customers there are."""
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValidationError("batch_size is a whole number, 1 or more", path="$.batch_size")
         converter = self._uow._store.converter
+        first = self._in_scope("stream", _STREAM, reads="ordered")
+        following = self._in_scope("stream_after", _STREAM_AFTER, reads="ordered")
         last: uuid.UUID | None = None
         while True:
-            statement = sa.select(customers).order_by(customers.c.id).limit(batch_size)
-            if last is not None:
-                statement = statement.where(customers.c.id > last)
+            params: dict[str, Any]
+            if last is None:
+                statement, params = first, {"batch_size": batch_size}
+            else:
+                statement, params = following, {"batch_size": batch_size, "last": last}
             with mapped_errors():
-                rows = self._uow.connection.execute(statement).mappings().all()
+                rows = self._uow.connection.execute(statement, params).mappings().all()
             for row in rows:
                 yield customer_from_row(row, converter)
             if len(rows) < batch_size:
                 return
             last = rows[-1]["id"]
+
+    def page(
+        self,
+        *,
+        order: CustomerOrder = CustomerOrder.NAME,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> CustomerPage:
+        """One page of summaries in one SELECT: keyset ``(order column, id) > cursor's``,
+        the scope filter and the primary manager inside it. The cursor is the last
+        customer's id (never a personal value such as a name)."""
+        check_page(order, limit)
+        after = parse_cursor(cursor) if cursor is not None else None
+        statement = self._in_scope(
+            ("page", order, after is not None), _PAGES[(order, after is not None)], reads="ordered"
+        )
+        params: dict[str, Any] = {"limit": limit + 1}
+        if after is not None:
+            params["cursor"] = after
+        with mapped_errors():
+            rows = self._uow.connection.execute(statement, params).mappings().all()
+            if not rows and after is not None:
+                known = self._uow.connection.execute(_EXISTS, {"key": after}).first()
+                if known is None:
+                    raise ValidationError(
+                        "the cursor is not a customer of this store", path="$.cursor"
+                    )
+        masking = self._uow.masking
+        items = []
+        for row in rows[:limit]:
+            name = row["name"]
+            if row["kind"] == CustomerKind.INDIVIDUAL.value:
+                name = masking.mask(PersonalDataKind.NAME, name)
+            primary = row["primary_manager"]
+            items.append(
+                CustomerSummary(
+                    id=CustomerId(row["id"]),
+                    customer_number=row["customer_number"],
+                    kind=row["kind"],
+                    status=row["status"],
+                    name=name,
+                    risk_level=row["risk_level"],
+                    primary_manager=StaffId(primary) if primary is not None else None,
+                )
+            )
+        more = len(rows) > limit
+        return CustomerPage(items=tuple(items), next_cursor=str(items[-1].id) if more else None)
 
 
 class SqlAuditTrail:

@@ -12,6 +12,7 @@ raw driver cursor, about 2x faster than SQLAlchemy's ``insert()`` with type proc
 from __future__ import annotations
 
 import datetime
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -242,7 +243,8 @@ AUDIT_COLUMNS = (
 OUTBOX_COLUMNS = ("event_id", "event_type", "aggregate_id", "occurred_at", "payload")
 
 
-def insert_sql(table: str, columns: Sequence[str], placeholder: str) -> str:
+@functools.cache  # every unit of work asks for the same few
+def insert_sql(table: str, columns: tuple[str, ...], placeholder: str) -> str:
     """A positional ``INSERT`` for the driver's ``executemany`` (bulk path)."""
     marks = ", ".join([placeholder] * len(columns))
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"

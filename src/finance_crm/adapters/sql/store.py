@@ -12,11 +12,17 @@ The host owns the process: pass your own ``Engine``, ``sessionmaker``, ``Session
 On SQLite every writing unit of work starts with ``BEGIN IMMEDIATE`` so two writers
 queue for the write lock instead of failing half-way with "database is locked", and
 foreign keys are switched on per connection.
+
+A unit of work resolves its actor's access scope on first use (one lookup of the staff
+record whose id is ``actor.id``; none for the head-office and system roles of the
+default rule) and keeps it until commit or rollback; the repositories add it to their
+SELECTs (:mod:`finance_crm.adapters.sql.scopes`).
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -26,15 +32,20 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.adapters.sql.errors import mapped_errors
+from finance_crm.adapters.sql.managers import SqlAssignmentRepository, SqlOrganizationRepository
 from finance_crm.adapters.sql.repositories import SqlAuditTrail, SqlCustomerRepository, SqlOutbox
 from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec, insert_sql
 from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema
-from finance_crm.clock import Clock, SystemClock
+from finance_crm.clock import DEFAULT_TIMEZONE, Clock, SystemClock, business_date
 from finance_crm.errors import ConflictError, SchemaNotReady, StorageError, ValidationError
+from finance_crm.ids import CustomerId, StaffId
+from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.events import DomainEvent
-from finance_crm.security import Actor
+from finance_crm.model.organization import OrgUnit, StaffMember
+from finance_crm.security import Actor, MaskingRule
 from finance_crm.serialization import WireConverter, make_converter
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
@@ -43,6 +54,9 @@ Bind = sa.Engine | sa.Connection | Session | sessionmaker[Session]
 
 
 _FOREIGN_KEYS_ON = "finance_crm.sqlite_foreign_keys_on"
+_EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+# An actor id that cannot be a staff code (e.g. "system:nightly") needs no staff lookup.
+_STAFF_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -65,17 +79,42 @@ class SqlStore:
     >>> with store.unit_of_work(Actor("ho-teller-1", roles={"head_office"})) as uow:
     ...     uow.customers.count()
     0
+
+    ``timezone`` is the institution's (business dates: leave, reports; default
+    Asia/Shanghai). ``access`` turns an actor and their staff record into an access scope
+    (default :class:`~finance_crm.access.OrgScopes`); ``unmasking`` chooses the masking
+    of personal data an actor reads (default :class:`~finance_crm.access.UnmaskedRoles`).
     """
 
-    def __init__(self, bind: Bind, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        bind: Bind,
+        *,
+        clock: Clock | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
+        access: AccessRule | None = None,
+        unmasking: UnmaskingRule | None = None,
+    ) -> None:
         if not isinstance(bind, (sa.Engine, sa.Connection, Session, sessionmaker)):
             raise ValidationError(
                 "bind must be a SQLAlchemy Engine, Connection, Session or sessionmaker "
                 "(or use SqlStore.from_url)",
                 path="$.bind",
             )
+        try:
+            business_date(_EPOCH, timezone)
+        except ValidationError:
+            raise ValidationError(
+                "unknown time zone; use an IANA name such as Asia/Shanghai", path="$.timezone"
+            ) from None
         self.bind = bind
         self.clock: Clock = clock or SystemClock()
+        self.timezone = timezone
+        """The institution's time zone: business dates (leave, reports) are read in it."""
+        self.access: AccessRule = access or OrgScopes()
+        """Turns an actor and their staff record into an access scope."""
+        self.unmasking: UnmaskingRule = unmasking or UnmaskedRoles()
+        """Chooses how personal data is masked for an actor."""
         self.converter: WireConverter = make_converter()
         self._owned_engine: sa.Engine | None = None
         self._schema_checked = False
@@ -92,6 +131,9 @@ class SqlStore:
         url: str,
         *,
         clock: Clock | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
+        access: AccessRule | None = None,
+        unmasking: UnmaskingRule | None = None,
         sqlite_busy_timeout: float = 30.0,
         **engine_options: Any,
     ) -> SqlStore:
@@ -111,7 +153,11 @@ class SqlStore:
             if database and database != ":memory:" and not database.startswith("file::memory"):
                 with mapped_errors(), engine.connect() as connection:
                     connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-        store = cls(engine, clock=clock)
+        try:
+            store = cls(engine, clock=clock, timezone=timezone, access=access, unmasking=unmasking)
+        except BaseException:
+            engine.dispose()
+            raise
         store._owned_engine = engine
         return store
 
@@ -174,13 +220,74 @@ class SqlUnitOfWork:
         self._connection: sa.Connection | None = None
         self._session: Session | None = None
         self._transaction: sa.Transaction | None = None
+        self._savepoints = 0  # how many of our savepoints are open
+        # Set when a write without a savepoint of its own failed half-way: the savepoint
+        # depth it failed at. Nothing can be committed until that depth is rolled back.
+        self._broken_at: int | None = None
         self._owns_connection = False
+        self._scope: AccessScope | None = None
+        self._masking: MaskingRule | None = None
+        # staff id -> (record, its unit's path), or None when there is no such staff member
+        self._staff_cache: dict[StaffId, tuple[StaffMember, str] | None] = {}
+        # customer id -> assignment recently read by this unit of work (bounded)
+        self._assignment_cache: dict[CustomerId, Assignment] = {}
         self.customers = SqlCustomerRepository(self)
+        self.organization = SqlOrganizationRepository(self)
+        self.assignments = SqlAssignmentRepository(self)
         self.audit = SqlAuditTrail(self)
         self.outbox = SqlOutbox(self)
         placeholder = self._codec.placeholder
         self._insert_audit = insert_sql("crm_audit_log", AUDIT_COLUMNS, placeholder)
         self._insert_outbox = insert_sql("crm_outbox", OUTBOX_COLUMNS, placeholder)
+
+    # -- what the services read ------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The store's clock."""
+        return self._store.clock
+
+    @property
+    def timezone(self) -> str:
+        """The institution's time zone (IANA name)."""
+        return self._store.timezone
+
+    @property
+    def scope(self) -> AccessScope:
+        """The actor's access scope, resolved on first use from their staff record (the
+        ``crm_staff`` row whose id is ``actor.id``) and kept until commit or rollback."""
+        if self._scope is None:
+            self._scope = self._resolve_scope()
+        return self._scope
+
+    def _resolve_scope(self) -> AccessScope:
+        access, actor = self._store.access, self.actor
+        if type(access) is OrgScopes and actor.roles & access.everything_roles:
+            return AccessScope.everything()  # what OrgScopes answers, without a lookup
+        member: StaffMember | None = None
+        unit: OrgUnit | None = None
+        if _STAFF_CODE.fullmatch(actor.id):
+            member = self.organization.find_staff(StaffId(actor.id))
+            if member is not None:
+                unit = self.organization.find_unit(member.unit)
+        return access.scope_for(actor, member, unit)
+
+    @property
+    def masking(self) -> MaskingRule:
+        """How personal data is masked for this actor."""
+        if self._masking is None:
+            self._masking = self._store.unmasking.masking_for(self.actor)
+        return self._masking
+
+    def _forget_organization(self) -> None:
+        """Drop what was read of the organisation (after a write to it)."""
+        self._scope = None
+        self._staff_cache.clear()
+
+    def _forget_reads(self) -> None:
+        """Drop everything cached from reads (the transaction or a savepoint ended)."""
+        self._forget_organization()
+        self._assignment_cache.clear()
 
     # -- transaction ----------------------------------------------------------------
 
@@ -249,6 +356,7 @@ class SqlUnitOfWork:
         self._close(commit=False)
 
     def _close(self, *, commit: bool) -> None:
+        self._forget_reads()
         try:
             if self._connection is not None:
                 self._finish(commit=commit)
@@ -284,10 +392,19 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         """Commit (or, joined to a host transaction, release the savepoint)."""
+        if self._broken_at is not None:
+            self.rollback()
+            raise StorageError(
+                "a bulk write failed half-way in this unit of work, so it was rolled back "
+                "instead of committed: nothing of it was stored; run the unit of work again"
+            )
+        self._forget_reads()
         self._finish(commit=True)
         self._restart()
 
     def rollback(self) -> None:
+        self._forget_reads()
+        self._broken_at = None
         self._finish(commit=False)
         self._restart()
 
@@ -306,16 +423,48 @@ class SqlUnitOfWork:
     def savepoint(self) -> Iterator[None]:
         with mapped_errors():
             nested = self.connection.begin_nested()
+        self._savepoints += 1
+        depth = self._savepoints
         try:
             yield
         except BaseException:
+            self._savepoints -= 1
+            self._forget_reads()  # the caches may hold what is being undone
             with mapped_errors():
                 if nested.is_active:
                     nested.rollback()
+            if self._broken_at is not None and self._broken_at >= depth:
+                self._broken_at = None  # what failed half-way was inside: undone now
             raise
         else:
+            self._savepoints -= 1
             with mapped_errors():
                 nested.commit()
+
+    @contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """Around a bulk write whose checks were all made and rows all built beforehand.
+
+        On PostgreSQL it is a savepoint: cheap there, and a failed statement would
+        otherwise abort the whole transaction. On SQLite a savepoint copies every page
+        the batch touches into the statement journal (a rebalance of 20,000 customers
+        in a store of a million ran a third slower), while nothing can fail between the
+        statements but the database itself: writers are serialised, so the versions
+        checked are the versions updated. Should a statement fail anyway, the unit of
+        work is marked broken: it can no longer commit (the half-written batch is never
+        stored) until a savepoint around the failure is rolled back, or it is.
+        """
+        if self._store.dialect_name != "sqlite":
+            with self.savepoint():
+                yield
+            return
+        try:
+            yield
+        except BaseException:
+            self._forget_reads()
+            if self._broken_at is None or self._broken_at > self._savepoints:
+                self._broken_at = self._savepoints
+            raise
 
     # -- helpers for the repositories ------------------------------------------------
 
@@ -348,15 +497,38 @@ class SqlUnitOfWork:
             codec.json(changes),
         )
 
+    def _entity_audit_row(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        entity_version: int,
+        changes: dict[str, Any],
+        now: datetime.datetime,
+    ) -> tuple[Any, ...]:
+        """An audit row (``AUDIT_COLUMNS`` order) for any entity."""
+        codec = self._codec
+        return (
+            codec.instant(now),
+            self.actor.id,
+            action,
+            entity_type,
+            entity_id,
+            entity_version,
+            codec.json(changes),
+        )
+
     def _write_audit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
             self.connection.exec_driver_sql(self._insert_audit, list(rows))
 
     def _write_events(self, events: Sequence[DomainEvent]) -> None:
-        if not events:
-            return
+        self._write_event_rows(self._event_rows(events))
+
+    def _event_rows(self, events: Sequence[DomainEvent]) -> list[tuple[Any, ...]]:
+        """Outbox rows (``OUTBOX_COLUMNS`` order) for ``events``."""
         codec, converter = self._codec, self._store.converter
-        rows = [
+        return [
             (
                 codec.uuid(e.event_id),
                 e.event_type,
@@ -366,4 +538,7 @@ class SqlUnitOfWork:
             )
             for e in events
         ]
-        self.connection.exec_driver_sql(self._insert_outbox, rows)
+
+    def _write_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            self.connection.exec_driver_sql(self._insert_outbox, list(rows))
