@@ -155,7 +155,7 @@ class CustomerRepository(Protocol):
         """
 
     def count(self) -> int:
-        """How many customers the store holds."""
+        """How many customers the store holds within the actor's scope."""
 
     def stream(self, *, batch_size: int = 1000) -> Iterator[Customer]:
         """Every customer in scope in id order, fetched ``batch_size`` at a time."""
@@ -182,6 +182,9 @@ class OrganizationRepository(Protocol):
 
     def get_unit(self, code: OrgUnitCode) -> OrgUnit:
         """The unit, or NotFoundError."""
+
+    def find_unit(self, code: OrgUnitCode) -> OrgUnit | None:
+        """The unit, if any."""
 
     def units(self) -> list[OrgUnit]:
         """Every unit, parents before children (by path)."""

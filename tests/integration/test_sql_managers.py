@@ -26,7 +26,7 @@ from sqlalchemy import event
 import finance_crm
 from finance_crm.access import AccessScope, ScopeKind
 from finance_crm.adapters.sql import SqlStore
-from finance_crm.adapters.sql.managers import SqlAssignmentRepository
+from finance_crm.adapters.sql.assignments import SqlAssignmentRepository
 from finance_crm.adapters.sql.schema import _config, current_revision
 from finance_crm.adapters.sql.scopes import path_range
 from finance_crm.clock import FixedClock

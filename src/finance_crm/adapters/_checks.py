@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from finance_crm.errors import BusinessRuleViolation, ConflictError, NotFoundError, ValidationError
+from finance_crm.errors import (
+    BusinessRuleViolation,
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
 from finance_crm.ids import StaffId
 from finance_crm.model.assignments import AssignedManager, Assignment
 from finance_crm.model.customers import Customer
@@ -18,6 +24,8 @@ __all__ = [
     "check_serving",
     "check_update",
     "departure_refused",
+    "new_managers_out_of_scope",
+    "out_of_scope",
 ]
 
 
@@ -85,4 +93,18 @@ def departure_refused(blockers: Sequence[object], total: int) -> BusinessRuleVio
         f"this staff member still serves {total} customers ({shown}{more}); hand the book "
         "over first (finance_crm.services.hand_over_book) so no customer is left without "
         "an active primary manager"
+    )
+
+
+def out_of_scope() -> PermissionDenied:
+    return PermissionDenied(
+        "this customer's managers are outside your access scope; ask a supervisor or "
+        "branch head whose scope covers them"
+    )
+
+
+def new_managers_out_of_scope() -> PermissionDenied:
+    return PermissionDenied(
+        "the new managers would be outside your access scope; a supervisor or "
+        "branch head whose scope covers them must make this change"
     )

@@ -19,6 +19,8 @@ from finance_crm.adapters._checks import (
     check_assignment,
     check_serving,
     departure_refused,
+    new_managers_out_of_scope,
+    out_of_scope,
 )
 from finance_crm.auditing import assignment_changes, staff_changes, unit_changes
 from finance_crm.clock import business_date
@@ -26,7 +28,6 @@ from finance_crm.errors import (
     ConflictError,
     DuplicateError,
     NotFoundError,
-    PermissionDenied,
     ValidationError,
 )
 from finance_crm.ids import CustomerId, OrgUnitCode, StaffId
@@ -48,13 +49,6 @@ class HistoryRow:
     record: AssignmentRecord
     primary_unit: OrgUnitCode
     day: datetime.date
-
-
-def _out_of_scope() -> PermissionDenied:
-    return PermissionDenied(
-        "this customer's managers are outside your access scope; ask a supervisor or "
-        "branch head whose scope covers them"
-    )
 
 
 class MemoryOrganization:
@@ -297,12 +291,9 @@ class MemoryAssignments:
         if scope.is_everything:
             return
         if current is not None and not self.covers(scope, current):
-            raise _out_of_scope()
+            raise out_of_scope()
         if not self.covers(scope, new):
-            raise PermissionDenied(
-                "the new managers would be outside your access scope; a supervisor or "
-                "branch head whose scope covers them must make this change"
-            )
+            raise new_managers_out_of_scope()
 
     def _write(
         self, current: Assignment | None, new: Assignment, events: Sequence[DomainEvent]
@@ -359,7 +350,7 @@ class MemoryAssignments:
             raise NotFoundError("no customer with this id; add the customer first")
         existing = self._visible(assignment.customer_id)
         if existing is not None and not self.covers(uow.scope, existing):
-            raise _out_of_scope()
+            raise out_of_scope()
         if existing is not None:
             raise DuplicateError(
                 "this customer already has managers; change them with "
@@ -376,7 +367,7 @@ class MemoryAssignments:
         if current is None:
             raise NotFoundError("this customer has no managers yet; add() the first assignment")
         if not (uow.scope.is_everything or self.covers(uow.scope, current)):
-            raise _out_of_scope()
+            raise out_of_scope()
         if current.version != assignment.version:
             raise assignment_conflict()
         self._check_write(current, assignment)

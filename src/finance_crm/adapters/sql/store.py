@@ -33,8 +33,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
+from finance_crm.adapters.sql.assignments import SqlAssignmentRepository
 from finance_crm.adapters.sql.errors import mapped_errors
-from finance_crm.adapters.sql.managers import SqlAssignmentRepository, SqlOrganizationRepository
+from finance_crm.adapters.sql.organization import SqlOrganizationRepository
 from finance_crm.adapters.sql.repositories import SqlAuditTrail, SqlCustomerRepository, SqlOutbox
 from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec, insert_sql
 from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema

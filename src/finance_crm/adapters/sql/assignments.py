@@ -1,5 +1,4 @@
-"""The organisation and customers' managers on SQLAlchemy Core (``uow.organization``,
-``uow.assignments``).
+"""Customers' managers on SQLAlchemy Core (``uow.assignments``).
 
 Tables: ``crm_org_unit`` and ``crm_staff`` (+ ``crm_staff_leave``) for the organisation;
 per customer one ``crm_assignment`` head row (the current version: the optimistic
@@ -28,7 +27,8 @@ from finance_crm.adapters._checks import (
     assignment_conflict,
     check_assignment,
     check_serving,
-    departure_refused,
+    new_managers_out_of_scope,
+    out_of_scope,
 )
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.rows import (
@@ -37,16 +37,12 @@ from finance_crm.adapters.sql.rows import (
     MEMBER_COLUMNS,
     assignment_from_rows,
     insert_sql,
-    leave_rows,
     managers_wire,
     record_from_row,
     share_bp,
     staff_from_row,
-    staff_to_row,
-    unit_from_row,
-    unit_to_row,
 )
-from finance_crm.adapters.sql.scopes import customer_filter, path_range, primary_filter
+from finance_crm.adapters.sql.scopes import customer_filter, primary_filter
 from finance_crm.adapters.sql.tables import (
     assignment_history,
     assignment_members,
@@ -56,25 +52,23 @@ from finance_crm.adapters.sql.tables import (
     staff,
     staff_leaves,
 )
-from finance_crm.auditing import assignment_changes, staff_changes, unit_changes
+from finance_crm.auditing import assignment_changes
 from finance_crm.clock import business_date, ensure_utc
 from finance_crm.errors import (
-    ConflictError,
     DuplicateError,
     NotFoundError,
-    PermissionDenied,
     ValidationError,
 )
 from finance_crm.ids import CustomerId, OrgUnitCode, StaffId
 from finance_crm.model.assignments import Assignment, AssignmentRecord, ManagerRole
 from finance_crm.model.events import DomainEvent
-from finance_crm.model.organization import EmploymentStatus, OrgUnit, StaffMember
+from finance_crm.model.organization import StaffMember
 from finance_crm.ports import ReasonCount
 
 if TYPE_CHECKING:
     from finance_crm.adapters.sql.store import SqlUnitOfWork
 
-__all__ = ["SqlAssignmentRepository", "SqlOrganizationRepository"]
+__all__ = ["SqlAssignmentRepository"]
 
 _IN_CHUNK = 500  # ids per IN (...) list
 _BATCH = 1000  # assignments per round of statements in update_many
@@ -82,26 +76,6 @@ _BLOCKERS_SHOWN = 20
 _REMEMBERED = 4 * _BATCH  # assignments read recently, per unit of work
 
 # Built once: SQLAlchemy then only looks the compiled form up in its cache per call.
-_UNIT = sa.select(org_units).where(org_units.c.code == sa.bindparam("code"))
-_UNITS = sa.select(org_units).order_by(org_units.c.path)
-_STAFF = sa.select(staff).where(staff.c.id == sa.bindparam("staff_id"))
-_STAFF_FOR_UPDATE = _STAFF.with_for_update()
-_LEAVES = (
-    sa.select(staff_leaves)
-    .where(staff_leaves.c.staff_id == sa.bindparam("staff_id"))
-    .order_by(staff_leaves.c.first_day)
-)
-_SERVED_COUNT = (
-    sa.select(sa.func.count().label("n"))
-    .select_from(assignment_members)
-    .where(assignment_members.c.staff_id == sa.bindparam("staff_id"))
-)
-_SERVED_SAMPLE = (
-    sa.select(assignment_members.c.customer_id)
-    .where(assignment_members.c.staff_id == sa.bindparam("staff_id"))
-    .order_by(assignment_members.c.customer_id)
-    .limit(_BLOCKERS_SHOWN)
-)
 # A staff batch with their units' paths, for the scope checks of writes.
 _STAFF_WITH_PATH = (
     sa.select(staff, org_units.c.path.label("unit_path"))
@@ -133,20 +107,6 @@ _BOOK = assignment_members.alias("book_member")
 _PRIMARY = ManagerRole.PRIMARY.value
 
 
-def _out_of_scope() -> PermissionDenied:
-    return PermissionDenied(
-        "this customer's managers are outside your access scope; ask a supervisor or "
-        "branch head whose scope covers them"
-    )
-
-
-def _new_out_of_scope() -> PermissionDenied:
-    return PermissionDenied(
-        "the new managers would be outside your access scope; a supervisor or "
-        "branch head whose scope covers them must make this change"
-    )
-
-
 def _customer_id(value: object) -> CustomerId:
     if not isinstance(value, uuid.UUID):
         raise ValidationError("a customer id is a UUID", path="$.customer_id")
@@ -170,187 +130,6 @@ def _group(rows: Iterable[sa.RowMapping]) -> dict[CustomerId, Assignment]:
         members[key].append(row)
     found = (assignment_from_rows(heads[key], members[key]) for key in heads)
     return {a.customer_id: a for a in found}
-
-
-class SqlOrganizationRepository:
-    """Units (``crm_org_unit``) and staff (``crm_staff`` + ``crm_staff_leave``).
-
-    Not scope-restricted: reading and maintaining the organisation is an org admin's job,
-    which the host's own permissions guard.
-    """
-
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-
-    def _rows(self, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
-        with mapped_errors():
-            return list(self._uow.connection.execute(statement, params).mappings().all())
-
-    # -- units -------------------------------------------------------------------------
-
-    def find_unit(self, code: OrgUnitCode) -> OrgUnit | None:
-        """The unit, if there is one with this code."""
-        if not isinstance(code, str):
-            return None
-        rows = self._rows(_UNIT, code=code)
-        return unit_from_row(rows[0]) if rows else None
-
-    def get_unit(self, code: OrgUnitCode) -> OrgUnit:
-        unit = self.find_unit(code)
-        if unit is None:
-            raise NotFoundError("no organisation unit with this code")
-        return unit
-
-    def units(self) -> list[OrgUnit]:
-        return [unit_from_row(row) for row in self._rows(_UNITS)]
-
-    def add_unit(self, unit: OrgUnit) -> None:
-        uow = self._uow
-        uow._check_writable()
-        if not isinstance(unit, OrgUnit):
-            raise ValidationError("expected an OrgUnit", path="$")
-        if self.find_unit(unit.code) is not None:
-            raise DuplicateError("an organisation unit with this code already exists")
-        if unit.parent is not None:
-            parent = self.find_unit(unit.parent)
-            if parent is None:
-                raise NotFoundError("the parent unit does not exist; add it first")
-            if unit.path != f"{parent.path}{unit.code}/":
-                raise ValidationError(
-                    "the path must be the parent's path, then this code", path="$.path"
-                )
-        stored = attrs.evolve(unit, version=1)
-        audit = uow._entity_audit_row(
-            "org_unit.added", "org_unit", unit.code, 1, unit_changes(None, stored), uow._now()
-        )
-        with uow.savepoint(), mapped_errors():
-            uow.connection.execute(org_units.insert(), unit_to_row(stored))
-            uow._write_audit_rows([audit])
-        uow._forget_organization()
-
-    # -- staff -------------------------------------------------------------------------
-
-    def _staff(self, staff_id: StaffId, *, for_update: bool = False) -> StaffMember | None:
-        if not isinstance(staff_id, str):
-            return None
-        rows = self._rows(_STAFF_FOR_UPDATE if for_update else _STAFF, staff_id=staff_id)
-        if not rows:
-            return None
-        return staff_from_row(rows[0], self._rows(_LEAVES, staff_id=staff_id))
-
-    def find_staff(self, staff_id: StaffId) -> StaffMember | None:
-        return self._staff(staff_id)
-
-    def get_staff(self, staff_id: StaffId) -> StaffMember:
-        found = self._staff(staff_id)
-        if found is None:
-            raise NotFoundError("no staff member with this id")
-        return found
-
-    def staff(
-        self, *, unit: OrgUnitCode | None = None, include_subunits: bool = True
-    ) -> list[StaffMember]:
-        """Staff ordered by id; with ``unit``, those in it (and, by default, below it)."""
-        chosen = sa.select(staff)
-        if unit is not None:
-            root = self.get_unit(unit)
-            if include_subunits:
-                low, high = path_range(root.path)
-                chosen = chosen.join(org_units, org_units.c.code == staff.c.unit_code).where(
-                    org_units.c.path >= low, org_units.c.path < high
-                )
-            else:
-                chosen = chosen.where(staff.c.unit_code == root.code)
-        rows = self._rows(chosen.order_by(staff.c.id))
-        leaves: dict[str, list[sa.RowMapping]] = {}
-        if rows:
-            statement = (
-                sa.select(staff_leaves)
-                .where(staff_leaves.c.staff_id.in_(chosen.with_only_columns(staff.c.id)))
-                .order_by(staff_leaves.c.staff_id, staff_leaves.c.first_day)
-            )
-            for leave in self._rows(statement):
-                leaves.setdefault(leave["staff_id"], []).append(leave)
-        return [staff_from_row(row, leaves.get(row["id"], ())) for row in rows]
-
-    def add_staff(self, member: StaffMember) -> None:
-        uow = self._uow
-        uow._check_writable()
-        if not isinstance(member, StaffMember):
-            raise ValidationError("expected a StaffMember", path="$")
-        if self._staff(member.id) is not None:
-            raise DuplicateError("a staff member with this id already exists")
-        if self.find_unit(member.unit) is None:
-            raise NotFoundError("the staff member's unit does not exist; add it first")
-        now = uow._now()
-        stored = attrs.evolve(member, version=1)
-        audit = uow._entity_audit_row(
-            "staff.added", "staff", member.id, 1, staff_changes(None, stored), now
-        )
-        with uow.savepoint(), mapped_errors():
-            connection = uow.connection
-            connection.execute(staff.insert(), staff_to_row(stored, now))
-            if stored.leaves:
-                connection.execute(staff_leaves.insert(), leave_rows(stored))
-            uow._write_audit_rows([audit])
-        uow._forget_organization()
-
-    def update_staff(self, member: StaffMember, events: Sequence[DomainEvent] = ()) -> StaffMember:
-        """Store a changed staff record, version-checked; refuses a departure while any
-        customer still has this person as a manager (hand the book over first)."""
-        uow = self._uow
-        uow._check_writable()
-        if not isinstance(member, StaffMember):
-            raise ValidationError("expected a StaffMember", path="$")
-        for event in events:
-            if not isinstance(event, DomainEvent) or event.aggregate_id != member.id:
-                raise ValidationError("an event belongs to another record", path="$.events")
-        # Locked (PostgreSQL) so a concurrent assignment to this person waits for us.
-        current = self._staff(member.id, for_update=True)
-        if current is None:
-            raise NotFoundError("no staff member with this id; add_staff() first")
-        if current.version != member.version:
-            raise ConflictError(
-                "the staff record was changed by someone else since it was read; "
-                "reload it and apply your change again"
-            )
-        if self.find_unit(member.unit) is None:
-            raise NotFoundError("the staff member's unit does not exist; add it first")
-        if member.status is EmploymentStatus.DEPARTED and current.is_active:
-            total = int(self._rows(_SERVED_COUNT, staff_id=member.id)[0]["n"])
-            if total:
-                sample = [r["customer_id"] for r in self._rows(_SERVED_SAMPLE, staff_id=member.id)]
-                raise departure_refused(sample, total)
-        now = uow._now()
-        stored = attrs.evolve(member, version=member.version + 1)
-        action = "staff.departed" if stored.status is not current.status else "staff.revised"
-        audit = uow._entity_audit_row(
-            action, "staff", member.id, stored.version, staff_changes(current, stored), now
-        )
-        values = staff_to_row(stored, now)
-        del values["id"]
-        with uow.savepoint(), mapped_errors():
-            connection = uow.connection
-            result = connection.execute(
-                staff.update()
-                .where(staff.c.id == member.id, staff.c.version == member.version)
-                .values(values)
-            )
-            if result.rowcount != 1:
-                raise ConflictError(
-                    "the staff record was changed by someone else since it was read; "
-                    "reload it and apply your change again"
-                )
-            if stored.leaves != current.leaves:
-                connection.execute(
-                    staff_leaves.delete().where(staff_leaves.c.staff_id == member.id)
-                )
-                if stored.leaves:
-                    connection.execute(staff_leaves.insert(), leave_rows(stored))
-            uow._write_audit_rows([audit])
-            uow._write_events(list(events))
-        uow._forget_organization()
-        return stored
 
 
 @attrs.frozen
@@ -624,13 +403,13 @@ class SqlAssignmentRepository:
             if existing is not None and not scope.is_everything:
                 known = self._staff(existing.staff_ids)
                 if not scope.covers_managers(self._pairs(existing, known)):
-                    raise _out_of_scope()
+                    raise out_of_scope()
             raise _already_assigned()
         known = self._staff(m.staff_id for m in assignment.managers)
         check_serving(assignment.managers, {k: v[0] if v else None for k, v in known.items()})
         scope = uow.scope
         if not scope.is_everything and not scope.covers_managers(self._pairs(assignment, known)):
-            raise _new_out_of_scope()
+            raise new_managers_out_of_scope()
         primary = known[assignment.primary]
         assert primary is not None  # checked by check_serving
         writer = _BatchWriter(uow)
@@ -718,12 +497,12 @@ class SqlAssignmentRepository:
             if before is None:
                 raise NotFoundError("this customer has no managers yet; add() the first assignment")
             if not everything and not scope.covers_managers(self._pairs(before, known)):
-                raise _out_of_scope()
+                raise out_of_scope()
             if before.version != assignment.version:
                 raise assignment_conflict()
             check_serving(assignment.managers, records)
             if not everything and not scope.covers_managers(self._pairs(assignment, known)):
-                raise _new_out_of_scope()
+                raise new_managers_out_of_scope()
             primary = known[assignment.primary]
             assert primary is not None  # checked by check_serving
             writer.add(before, assignment, assignment.version + 1, primary[0].unit, events)
