@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from finance_crm.errors import (
     BusinessRuleViolation,
     ConflictError,
+    DuplicateError,
     NotFoundError,
     PermissionDenied,
     ValidationError,
 )
-from finance_crm.ids import StaffId
+from finance_crm.ids import OrgUnitCode, StaffId
 from finance_crm.model.assignments import AssignedManager, Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.events import DomainEvent
-from finance_crm.model.organization import StaffMember
+from finance_crm.model.organization import OrgUnit, StaffMember
 
 __all__ = [
     "assignment_conflict",
     "check_assignment",
     "check_customer",
+    "check_first_assignment",
+    "check_new_unit",
     "check_serving",
     "check_update",
     "departure_refused",
@@ -108,3 +111,32 @@ def new_managers_out_of_scope() -> PermissionDenied:
         "the new managers would be outside your access scope; a supervisor or "
         "branch head whose scope covers them must make this change"
     )
+
+
+def check_new_unit(unit: object, find_unit: Callable[[OrgUnitCode], OrgUnit | None]) -> OrgUnit:
+    """``unit`` may be added: a unit, a new code, under an existing parent's path."""
+    if not isinstance(unit, OrgUnit):
+        raise ValidationError("expected an OrgUnit", path="$")
+    if find_unit(unit.code) is not None:
+        raise DuplicateError("an organisation unit with this code already exists")
+    if unit.parent is not None:
+        parent = find_unit(unit.parent)
+        if parent is None:
+            raise NotFoundError("the parent unit does not exist; add it first")
+        if unit.path != f"{parent.path}{unit.code}/":
+            raise ValidationError(
+                "the path must be the parent's path, then this code", path="$.path"
+            )
+    return unit
+
+
+def check_first_assignment(assignment: object, events: Sequence[DomainEvent]) -> Assignment:
+    """``assignment`` is a customer's first (version 0) and the events are its own."""
+    check_assignment(assignment, events)
+    assert isinstance(assignment, Assignment)
+    if assignment.version != 0:
+        raise ValidationError(
+            "a first assignment has version 0; use update() to change an existing one",
+            path="$.version",
+        )
+    return assignment

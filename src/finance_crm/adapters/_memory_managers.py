@@ -17,6 +17,8 @@ from finance_crm.access import AccessScope
 from finance_crm.adapters._checks import (
     assignment_conflict,
     check_assignment,
+    check_first_assignment,
+    check_new_unit,
     check_serving,
     departure_refused,
     new_managers_out_of_scope,
@@ -76,18 +78,7 @@ class MemoryOrganization:
     def add_unit(self, unit: OrgUnit) -> None:
         uow = self._uow
         uow._check_writable()
-        if not isinstance(unit, OrgUnit):
-            raise ValidationError("expected an OrgUnit", path="$")
-        if self.find_unit(unit.code) is not None:
-            raise DuplicateError("an organisation unit with this code already exists")
-        if unit.parent is not None:
-            parent = self.find_unit(unit.parent)
-            if parent is None:
-                raise NotFoundError("the parent unit does not exist; add it first")
-            if unit.path != f"{parent.path}{unit.code}/":
-                raise ValidationError(
-                    "the path must be the parent's path, then this code", path="$.path"
-                )
+        check_new_unit(unit, self.find_unit)
         stored = attrs.evolve(unit, version=1)
         uow._pending.units[unit.code] = (None, stored)
         uow._audit("org_unit.added", "org_unit", unit.code, 1, unit_changes(None, stored))
@@ -340,12 +331,7 @@ class MemoryAssignments:
     def add(self, assignment: Assignment, events: Sequence[DomainEvent] = ()) -> Assignment:
         uow = self._uow
         uow._check_writable()
-        check_assignment(assignment, events)
-        if assignment.version != 0:
-            raise ValidationError(
-                "a first assignment has version 0; use update() to change an existing one",
-                path="$.version",
-            )
+        check_first_assignment(assignment, events)
         if uow.customers._visible(assignment.customer_id) is None:
             raise NotFoundError("no customer with this id; add the customer first")
         existing = self._visible(assignment.customer_id)

@@ -160,8 +160,42 @@ def team_problems(managers: tuple[AssignedManager, ...]) -> list[Problem]:
     return problems
 
 
+class _Team:
+    """Who holds which role, read from ``managers`` (shared by the current assignment and
+    its historic versions)."""
+
+    managers: tuple[AssignedManager, ...]
+
+    @property
+    def primary(self) -> StaffId:
+        return next(m.staff_id for m in self.managers if m.role is ManagerRole.PRIMARY)
+
+    @property
+    def secondary(self) -> StaffId | None:
+        return next((m.staff_id for m in self.managers if m.role is ManagerRole.SECONDARY), None)
+
+    @property
+    def chief(self) -> StaffId | None:
+        return next((m.staff_id for m in self.managers if m.role is ManagerRole.CHIEF), None)
+
+    @property
+    def team(self) -> tuple[StaffId, ...]:
+        return tuple(m.staff_id for m in self.managers if m.role is ManagerRole.TEAM_MEMBER)
+
+    @property
+    def staff_ids(self) -> frozenset[StaffId]:
+        return frozenset(m.staff_id for m in self.managers)
+
+    @property
+    def shares(self) -> Mapping[StaffId, Decimal]:
+        return {m.staff_id: m.share for m in self.managers}
+
+    def role_of(self, staff_id: StaffId) -> ManagerRole | None:
+        return next((m.role for m in self.managers if m.staff_id == staff_id), None)
+
+
 @attrs.frozen(kw_only=True)
-class Assignment:
+class Assignment(_Team):
     """A customer's managers from ``effective_from`` (UTC) on, for ``reason``.
 
     Build one with :meth:`first`; change it with :meth:`change`. ``version`` counts the
@@ -200,35 +234,6 @@ class Assignment:
             capacity_override=capacity_override,
         )
         return new, [AssignmentChanged.between(None, new)]
-
-    # -- reading ---------------------------------------------------------------------
-
-    @property
-    def primary(self) -> StaffId:
-        return next(m.staff_id for m in self.managers if m.role is ManagerRole.PRIMARY)
-
-    @property
-    def secondary(self) -> StaffId | None:
-        return next((m.staff_id for m in self.managers if m.role is ManagerRole.SECONDARY), None)
-
-    @property
-    def chief(self) -> StaffId | None:
-        return next((m.staff_id for m in self.managers if m.role is ManagerRole.CHIEF), None)
-
-    @property
-    def team(self) -> tuple[StaffId, ...]:
-        return tuple(m.staff_id for m in self.managers if m.role is ManagerRole.TEAM_MEMBER)
-
-    @property
-    def staff_ids(self) -> frozenset[StaffId]:
-        return frozenset(m.staff_id for m in self.managers)
-
-    @property
-    def shares(self) -> Mapping[StaffId, Decimal]:
-        return {m.staff_id: m.share for m in self.managers}
-
-    def role_of(self, staff_id: StaffId) -> ManagerRole | None:
-        return next((m.role for m in self.managers if m.staff_id == staff_id), None)
 
     # -- changing --------------------------------------------------------------------
 
@@ -305,7 +310,7 @@ def with_shares(
 
 
 @attrs.frozen(kw_only=True)
-class AssignmentRecord:
+class AssignmentRecord(_Team):
     """One version of a customer's assignment, as kept in its history."""
 
     customer_id: CustomerId
@@ -318,14 +323,6 @@ class AssignmentRecord:
     reason: str
     actor: str
     capacity_override: str | None = None
-
-    @property
-    def primary(self) -> StaffId:
-        return next(m.staff_id for m in self.managers if m.role is ManagerRole.PRIMARY)
-
-    @property
-    def secondary(self) -> StaffId | None:
-        return next((m.staff_id for m in self.managers if m.role is ManagerRole.SECONDARY), None)
 
     def assignment(self) -> Assignment:
         """This version as an :class:`Assignment` (for splitting credit as of its date)."""

@@ -1,7 +1,6 @@
 """Customers' managers on SQLAlchemy Core (``uow.assignments``).
 
-Tables: ``crm_org_unit`` and ``crm_staff`` (+ ``crm_staff_leave``) for the organisation;
-per customer one ``crm_assignment`` head row (the current version: the optimistic
+Tables: per customer one ``crm_assignment`` head row (the current version: the optimistic
 concurrency check), its ``crm_assignment_member`` rows (the current managers, shares in
 basis points) and one ``crm_assignment_history`` row per version, effective-dated.
 
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 from finance_crm.adapters._checks import (
     assignment_conflict,
     check_assignment,
+    check_first_assignment,
     check_serving,
     new_managers_out_of_scope,
     out_of_scope,
@@ -388,12 +388,7 @@ class SqlAssignmentRepository:
     def add(self, assignment: Assignment, events: Sequence[DomainEvent] = ()) -> Assignment:
         uow = self._uow
         uow._check_writable()
-        check_assignment(assignment, events)
-        if assignment.version != 0:
-            raise ValidationError(
-                "a first assignment has version 0; use update() to change an existing one",
-                path="$.version",
-            )
+        check_first_assignment(assignment, events)
         customer_id = _customer_id(assignment.customer_id)
         if not self._rows(_CUSTOMER_EXISTS, customer_id=customer_id):
             raise NotFoundError("no customer with this id; add the customer first")

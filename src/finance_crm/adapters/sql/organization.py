@@ -1,15 +1,8 @@
-"""The organisation on SQLAlchemy Core (``uow.organization``): units and staff.
+"""The organisation on SQLAlchemy Core (``uow.organization``).
 
-Tables: ``crm_org_unit`` and ``crm_staff`` (+ ``crm_staff_leave``) for the organisation;
-per customer one ``crm_assignment`` head row (the current version: the optimistic
-concurrency check), its ``crm_assignment_member`` rows (the current managers, shares in
-basis points) and one ``crm_assignment_history`` row per version, effective-dated.
-
-Reads are filtered by the actor's scope inside the SELECT (:mod:`.scopes`). Writes check
-the scope in Python against the managers' unit paths, read once per unit of work into a
-small cache. The bulk path (:meth:`SqlAssignmentRepository.update_many`) reads a batch in
-one SELECT, checks it, and writes it with one ``executemany`` per statement on the raw
-driver cursor, like the customer import.
+Tables: ``crm_org_unit`` (the unit tree, with materialised paths) and ``crm_staff`` with
+``crm_staff_leave``. Organisation writes are audited like customer writes; a departure is
+refused while ``crm_assignment_member`` still names the staff member.
 """
 
 from __future__ import annotations
@@ -21,6 +14,7 @@ import attrs
 import sqlalchemy as sa
 
 from finance_crm.adapters._checks import (
+    check_new_unit,
     departure_refused,
 )
 from finance_crm.adapters.sql.errors import mapped_errors
@@ -114,18 +108,7 @@ class SqlOrganizationRepository:
     def add_unit(self, unit: OrgUnit) -> None:
         uow = self._uow
         uow._check_writable()
-        if not isinstance(unit, OrgUnit):
-            raise ValidationError("expected an OrgUnit", path="$")
-        if self.find_unit(unit.code) is not None:
-            raise DuplicateError("an organisation unit with this code already exists")
-        if unit.parent is not None:
-            parent = self.find_unit(unit.parent)
-            if parent is None:
-                raise NotFoundError("the parent unit does not exist; add it first")
-            if unit.path != f"{parent.path}{unit.code}/":
-                raise ValidationError(
-                    "the path must be the parent's path, then this code", path="$.path"
-                )
+        check_new_unit(unit, self.find_unit)
         stored = attrs.evolve(unit, version=1)
         audit = uow._entity_audit_row(
             "org_unit.added", "org_unit", unit.code, 1, unit_changes(None, stored), uow._now()
