@@ -30,7 +30,9 @@ EventId = NewType("EventId", uuid.UUID)
 # Plain aliases, not NewTypes: hosts pass codes from their own systems as strings, and
 # ``StaffId("RM01")`` still reads as documentation.
 StaffId: TypeAlias = str
+"""A staff member's code (工号), which is also the ``Actor.id`` of their logins."""
 OrgUnitCode: TypeAlias = str
+"""An organisation unit's code (机构号)."""
 
 
 class _Entropy(threading.local):
