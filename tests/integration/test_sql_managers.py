@@ -517,7 +517,13 @@ class TestSqlitePlans:
             in text
         )
         assert "SEARCH crm_staff USING COVERING INDEX ix_crm_staff_unit_code (unit_code=?)" in text
-        assert "(customer_id=? AND staff_id=?)" in text
+        # The customer's member rows by customer id, then the staff list tested: not one
+        # probe per staff member of the subtree (the unary "+" in scopes.customer_filter).
+        assert (
+            "SEARCH scope_member USING INDEX sqlite_autoindex_crm_assignment_member_1 "
+            "(customer_id=?)" in text
+        )
+        assert "(customer_id=? AND staff_id=?)" not in text
         assert "SCAN" not in text
 
     def test_sqlite_own_pages_are_driven_by_the_member_index(

@@ -6,6 +6,7 @@ in :class:`ManagerRules`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
@@ -93,6 +94,11 @@ class RoleWeights:
             raise ValidationError("the primary's weight must be above zero", path="$.primary")
 
     def shares(self, roles: Sequence[ManagerRole]) -> tuple[Decimal, ...]:
+        # A handful of distinct role lists cover every customer: a bulk move of 100,000
+        # customers computes each once.
+        return _weighted_shares(self, tuple(roles))
+
+    def _compute(self, roles: tuple[ManagerRole, ...]) -> tuple[Decimal, ...]:
         if ManagerRole.PRIMARY not in roles:
             raise ValidationError("the roles must include the primary", path="$.roles")
         weights = {
@@ -104,6 +110,11 @@ class RoleWeights:
         # Largest remainder over 10,000 basis points, reusing Money's exact allocation.
         parts = Money.of(HUNDRED_PERCENT, "CNY").allocate([weights[r] for r in roles])
         return tuple(p.amount for p in parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _weighted_shares(rule: RoleWeights, roles: tuple[ManagerRole, ...]) -> tuple[Decimal, ...]:
+    return rule._compute(roles)
 
 
 @attrs.frozen

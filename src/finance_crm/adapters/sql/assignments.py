@@ -177,7 +177,7 @@ class SqlAssignmentRepository:
             return list(self._uow.connection.execute(statement, params).mappings().all())
 
     def _scoped(self, statement: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
-        condition = customer_filter(self._uow.scope, column)
+        condition = customer_filter(self._uow.scope, column, dialect=self._uow._store.dialect_name)
         return statement if condition is None else statement.where(condition)
 
     def _current(
@@ -275,7 +275,9 @@ class SqlAssignmentRepository:
         page = sa.select(_BOOK.c.customer_id).where(_BOOK.c.staff_id == staff_id)
         if chosen is not None:
             page = page.where(_BOOK.c.role.in_(chosen))
-        condition = customer_filter(self._uow.scope, _BOOK.c.customer_id)
+        condition = customer_filter(
+            self._uow.scope, _BOOK.c.customer_id, dialect=self._uow._store.dialect_name
+        )
         if condition is not None:
             page = page.where(condition)
         page = page.order_by(_BOOK.c.customer_id).limit(batch_size)

@@ -148,7 +148,9 @@ class SqlCustomerRepository:
         key = (scope, name)
         scoped = self._scoped.get(key)
         if scoped is None:
-            condition = customer_filter(scope, customers.c.id, reads=reads)
+            condition = customer_filter(
+                scope, customers.c.id, reads=reads, dialect=self._uow._store.dialect_name
+            )
             assert condition is not None
             scoped = statement.where(condition)
             self._scoped[key] = scoped

@@ -60,7 +60,11 @@ Reads = Literal["one", "ordered", "all"]
 
 
 def customer_filter(
-    scope: AccessScope, customer_id: sa.ColumnElement[Any], *, reads: Reads = "one"
+    scope: AccessScope,
+    customer_id: sa.ColumnElement[Any],
+    *,
+    reads: Reads = "one",
+    dialect: str = "postgresql",
 ) -> sa.ColumnElement[bool] | None:
     """A condition on ``customer_id`` (a column of the outer query) that keeps the customers
     in ``scope``; ``None`` when the scope is everything (no SQL added).
@@ -88,7 +92,14 @@ def customer_filter(
         mine = member.c.staff_id == scope.staff_id
     else:
         assert kind is ScopeKind.UNIT and scope.unit_path is not None
-        mine = member.c.staff_id.in_(staff_in_subtree(scope.unit_path))
+        staff_id: sa.ColumnElement[Any] = member.c.staff_id
+        if dialect == "sqlite" and reads != "all":
+            # A unary "+" keeps SQLite from probing the member key once per staff member
+            # of the subtree for every customer it meets: it finds the customer's few
+            # member rows by customer id and tests them against the list (a team's page
+            # went from 4.3x to about 1.1x the hand-written query on 1M customers).
+            staff_id = sa.literal_column(f"+{member.name}.staff_id")
+        mine = staff_id.in_(staff_in_subtree(scope.unit_path))
     if reads == "all" or (reads == "ordered" and kind is ScopeKind.OWN):
         return customer_id.in_(sa.select(member.c.customer_id).where(mine))
     return sa.exists().where(member.c.customer_id == customer_id, mine)
