@@ -540,6 +540,31 @@ class TestSqlitePlans:
         assert "ix_crm_assignment_member_book (staff_id=?)" in text
         assert "SCAN crm_customer" not in text
 
+    def test_sqlite_a_small_unit_pages_from_its_managers_customers(
+        self, sqlite_store: SqlStore, plans: list[str]
+    ) -> None:
+        # A team of 2 among 312 staff (under SMALL_UNIT_SHARE): its page starts from the
+        # member index, as a customer manager's own page does.
+        _build_org(sqlite_store)
+        with sqlite_store.unit_of_work(HO) as uow:
+            for i in range(300):
+                uow.organization.add_staff(StaffMember(id=_s(f"X{i:03d}"), name="某", unit="SH"))
+            uow.commit()
+        _customers(sqlite_store, ("M3", None), ("M1", None))
+        with sqlite_store.unit_of_work(HO) as uow:
+            uow.organization.add_staff(
+                StaffMember(id=_s("SVT"), name="组长", unit="BJ01T", roles={StaffRole.SUPERVISOR})
+            )
+            uow.commit()
+        with sqlite_store.unit_of_work(Actor("SVT"), read_only=True) as uow:
+            assert uow.scope.kind is ScopeKind.UNIT
+            plans.clear()
+            page = uow.customers.page(limit=10)
+        text = "\n".join(plans)
+        assert [s.primary_manager for s in page.items] == ["M3"]
+        assert "ix_crm_assignment_member_book (staff_id=?)" in text
+        assert "SCAN crm_customer" not in text
+
     def test_sqlite_unit_counts_start_from_the_scope_and_pages_walk_the_names(
         self, sqlite_store: SqlStore, plans: list[str]
     ) -> None:

@@ -20,7 +20,7 @@ from finance_crm.adapters.sql.rows import (
     customer_to_row,
     insert_sql,
 )
-from finance_crm.adapters.sql.scopes import Reads, customer_filter
+from finance_crm.adapters.sql.scopes import SMALL_UNIT_SHARE, Reads, customer_filter
 from finance_crm.adapters.sql.tables import (
     assignment_members,
     audit_log,
@@ -148,8 +148,18 @@ class SqlCustomerRepository:
         key = (scope, name)
         scoped = self._scoped.get(key)
         if scoped is None:
+            small = False
+            if reads == "ordered" and scope.kind is ScopeKind.UNIT and scope.unit_path:
+                small = (
+                    self._uow._store.unit_staff_share(self._uow.connection, scope.unit_path)
+                    < SMALL_UNIT_SHARE
+                )
             condition = customer_filter(
-                scope, customers.c.id, reads=reads, dialect=self._uow._store.dialect_name
+                scope,
+                customers.c.id,
+                reads=reads,
+                dialect=self._uow._store.dialect_name,
+                small_unit=small,
             )
             assert condition is not None
             scoped = statement.where(condition)

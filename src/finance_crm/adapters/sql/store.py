@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -39,6 +40,7 @@ from finance_crm.adapters.sql.organization import SqlOrganizationRepository
 from finance_crm.adapters.sql.repositories import SqlAuditTrail, SqlCustomerRepository, SqlOutbox
 from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec, insert_sql
 from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema
+from finance_crm.adapters.sql.scopes import staff_share
 from finance_crm.clock import DEFAULT_TIMEZONE, Clock, SystemClock, business_date
 from finance_crm.errors import ConflictError, SchemaNotReady, StorageError, ValidationError
 from finance_crm.ids import CustomerId, StaffId
@@ -55,6 +57,7 @@ Bind = sa.Engine | sa.Connection | Session | sessionmaker[Session]
 
 
 _FOREIGN_KEYS_ON = "finance_crm.sqlite_foreign_keys_on"
+_STAFF_SHARE_SECONDS = 300.0
 _EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 # An actor id that cannot be a staff code (e.g. "system:nightly") needs no staff lookup.
 _STAFF_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
@@ -119,6 +122,9 @@ class SqlStore:
         self.converter: WireConverter = make_converter()
         self._owned_engine: sa.Engine | None = None
         self._schema_checked = False
+        # unit path -> (share of all staff in its subtree, when measured): only chooses a
+        # query plan, so a figure up to a few minutes old is as good as a fresh one.
+        self._staff_shares: dict[str, tuple[float, float]] = {}
         self.dialect_name = self._dialect().name
         if self.dialect_name not in ("sqlite", "postgresql"):
             raise ValidationError(
@@ -177,6 +183,17 @@ class SqlStore:
         if isinstance(bind, Session):
             return bind.get_bind().dialect
         return bind.dialect
+
+    def unit_staff_share(self, connection: sa.Connection, unit_path: str) -> float:
+        """The share of all staff in the subtree at ``unit_path`` (cached for 5 minutes)."""
+        now = time.monotonic()
+        cached = self._staff_shares.get(unit_path)
+        if cached is not None and now - cached[1] < _STAFF_SHARE_SECONDS:
+            return cached[0]
+        with mapped_errors():
+            share = staff_share(connection, unit_path)
+        self._staff_shares[unit_path] = (share, now)
+        return share
 
     def upgrade_schema(self) -> None:
         """Create or upgrade the finance_crm tables (see :func:`finance_crm.upgrade_schema`)."""
