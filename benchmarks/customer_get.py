@@ -52,7 +52,7 @@ NAME = "customer_get"
 SUMMARY = "fetch one customer by id / by number (p50, p99) vs a plain sqlite3 SELECT"
 DEFAULT_N = 1_000_000
 PARTS = ("ours", "baseline", "build")
-ROWS_VERSION = 1  # bump when synthetic_rows changes, so old caches are not reused
+ROWS_VERSION = 2  # bump when synthetic_rows or the schema changes (2: migration 0002)
 BUILD_CHUNK = 100_000  # customers per unit of work while building
 PROFILE_COLUMN = 11  # "profile" in crm_customer's column order
 
