@@ -25,10 +25,13 @@ __all__ = [
     "check_first_assignment",
     "check_new_unit",
     "check_serving",
+    "check_staff",
+    "check_staff_update",
     "check_update",
     "departure_refused",
     "new_managers_out_of_scope",
     "out_of_scope",
+    "staff_conflict",
 ]
 
 
@@ -140,3 +143,36 @@ def check_first_assignment(assignment: object, events: Sequence[DomainEvent]) ->
             path="$.version",
         )
     return assignment
+
+
+def check_staff(staff: object, events: Sequence[DomainEvent] = ()) -> StaffMember:
+    """The argument is a staff record and the events are its own."""
+    if not isinstance(staff, StaffMember):
+        raise ValidationError("expected a StaffMember", path="$")
+    for event in events:
+        if not isinstance(event, DomainEvent) or event.aggregate_id != staff.id:
+            raise ValidationError("an event belongs to another record", path="$.events")
+    return staff
+
+
+def staff_conflict() -> ConflictError:
+    return ConflictError(
+        "the staff record was changed by someone else since it was read; "
+        "reload it and apply your change again"
+    )
+
+
+def check_staff_update(
+    current: StaffMember | None,
+    staff: StaffMember,
+    find_unit: Callable[[OrgUnitCode], OrgUnit | None],
+) -> StaffMember:
+    """``staff`` may replace the stored ``current``: it exists, was read at its present
+    version, and its unit exists. Returns ``current``."""
+    if current is None:
+        raise NotFoundError("no staff member with this id; add_staff() first")
+    if current.version != staff.version:
+        raise staff_conflict()
+    if find_unit(staff.unit) is None:
+        raise NotFoundError("the staff member's unit does not exist; add it first")
+    return current

@@ -20,6 +20,8 @@ from finance_crm.adapters._checks import (
     check_first_assignment,
     check_new_unit,
     check_serving,
+    check_staff,
+    check_staff_update,
     departure_refused,
     new_managers_out_of_scope,
     out_of_scope,
@@ -27,7 +29,6 @@ from finance_crm.adapters._checks import (
 from finance_crm.auditing import assignment_changes, staff_changes, unit_changes
 from finance_crm.clock import business_date
 from finance_crm.errors import (
-    ConflictError,
     DuplicateError,
     NotFoundError,
     ValidationError,
@@ -129,18 +130,8 @@ class MemoryOrganization:
     def update_staff(self, staff: StaffMember, events: Sequence[DomainEvent] = ()) -> StaffMember:
         uow = self._uow
         uow._check_writable()
-        if not isinstance(staff, StaffMember):
-            raise ValidationError("expected a StaffMember", path="$")
-        current = self.find_staff(staff.id)
-        if current is None:
-            raise NotFoundError("no staff member with this id; add_staff() first")
-        if current.version != staff.version:
-            raise ConflictError(
-                "the staff record was changed by someone else since it was read; "
-                "reload it and apply your change again"
-            )
-        if self.find_unit(staff.unit) is None:
-            raise NotFoundError("the staff member's unit does not exist; add it first")
+        check_staff(staff, events)
+        current = check_staff_update(self.find_staff(staff.id), staff, self.find_unit)
         if staff.status is EmploymentStatus.DEPARTED and current.is_active:
             blockers = self._uow.assignments.customers_served_by(staff.id)
             if blockers:

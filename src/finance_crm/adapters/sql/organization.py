@@ -15,7 +15,10 @@ import sqlalchemy as sa
 
 from finance_crm.adapters._checks import (
     check_new_unit,
+    check_staff,
+    check_staff_update,
     departure_refused,
+    staff_conflict,
 )
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.rows import (
@@ -34,7 +37,6 @@ from finance_crm.adapters.sql.tables import (
 )
 from finance_crm.auditing import staff_changes, unit_changes
 from finance_crm.errors import (
-    ConflictError,
     DuplicateError,
     NotFoundError,
     ValidationError,
@@ -190,22 +192,10 @@ class SqlOrganizationRepository:
         customer still has this person as a manager (hand the book over first)."""
         uow = self._uow
         uow._check_writable()
-        if not isinstance(member, StaffMember):
-            raise ValidationError("expected a StaffMember", path="$")
-        for event in events:
-            if not isinstance(event, DomainEvent) or event.aggregate_id != member.id:
-                raise ValidationError("an event belongs to another record", path="$.events")
+        check_staff(member, events)
         # Locked (PostgreSQL) so a concurrent assignment to this person waits for us.
-        current = self._staff(member.id, for_update=True)
-        if current is None:
-            raise NotFoundError("no staff member with this id; add_staff() first")
-        if current.version != member.version:
-            raise ConflictError(
-                "the staff record was changed by someone else since it was read; "
-                "reload it and apply your change again"
-            )
-        if self.find_unit(member.unit) is None:
-            raise NotFoundError("the staff member's unit does not exist; add it first")
+        locked = self._staff(member.id, for_update=True)
+        current = check_staff_update(locked, member, self.find_unit)
         if member.status is EmploymentStatus.DEPARTED and current.is_active:
             total = int(self._rows(_SERVED_COUNT, staff_id=member.id)[0]["n"])
             if total:
@@ -227,10 +217,7 @@ class SqlOrganizationRepository:
                 .values(values)
             )
             if result.rowcount != 1:
-                raise ConflictError(
-                    "the staff record was changed by someone else since it was read; "
-                    "reload it and apply your change again"
-                )
+                raise staff_conflict()
             if stored.leaves != current.leaves:
                 connection.execute(
                     staff_leaves.delete().where(staff_leaves.c.staff_id == member.id)
