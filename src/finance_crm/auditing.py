@@ -17,6 +17,7 @@ from typing import Any
 from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.organization import OrgUnit, StaffMember
+from finance_crm.model.relationships import Party, Relationship
 from finance_crm.security import DEFAULT_MASKING, MaskingRule, PersonalDataKind, Unmasked
 from finance_crm.serialization import WireConverter
 
@@ -25,6 +26,8 @@ __all__ = [
     "assignment_changes",
     "customer_changes",
     "masked_wire",
+    "party_changes",
+    "relationship_changes",
     "staff_changes",
     "staff_wire",
     "unit_changes",
@@ -225,6 +228,51 @@ def unit_changes(before: OrgUnit | None, after: OrgUnit) -> dict[str, dict[str, 
             "kind": unit.kind.value,
             "parent": unit.parent,
             "path": unit.path,
+        }
+
+    return _diff(wire(before) if before else None, wire(after))
+
+
+def party_changes(
+    before: Party | None, after: Party, masking: MaskingRule = DEFAULT_MASKING
+) -> dict[str, dict[str, Any]]:
+    """The audit form of a party's change; a person's name compared in full, recorded
+    masked (a company's name is not personal data)."""
+
+    def wire(party: Party) -> dict[str, Any]:
+        return {
+            "kind": party.kind.value,
+            "name": party.name,
+            "customer_id": str(party.customer_id) if party.customer_id else None,
+            "lei": party.lei,
+            "registration_number": party.registration_number,
+            "country": party.country,
+        }
+
+    changes = _diff(wire(before) if before else None, wire(after))
+    if "name" in changes and after.name_kind is not None:
+        changes["name"] = {
+            "before": masking.mask(after.name_kind, before.name) if before else None,
+            "after": masking.mask(after.name_kind, after.name),
+        }
+    return changes
+
+
+def relationship_changes(
+    before: Relationship | None, after: Relationship
+) -> dict[str, dict[str, Any]]:
+    """The audit form of a relationship's change (no personal data: party ids only)."""
+
+    def wire(r: Relationship) -> dict[str, Any]:
+        return {
+            "type": r.type.code,
+            "source": str(r.source),
+            "target": str(r.target),
+            "valid_from": r.valid_from.isoformat(),
+            "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+            "share": str(r.share) if r.share is not None else None,
+            "amount": [str(r.amount.amount), r.amount.currency.code] if r.amount else None,
+            "reference": r.reference,
         }
 
     return _diff(wire(before) if before else None, wire(after))

@@ -17,14 +17,21 @@ __all__ = [
     "CustomerId",
     "EventId",
     "OrgUnitCode",
+    "PartyId",
+    "RelationshipId",
     "StaffId",
     "new_customer_id",
     "new_event_id",
+    "new_party_id",
+    "new_relationship_id",
     "new_uuid7",
 ]
 
 CustomerId = NewType("CustomerId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
+# A party of the relationship graph (集团关系): a company or person, customer or not.
+PartyId = NewType("PartyId", uuid.UUID)
+RelationshipId = NewType("RelationshipId", uuid.UUID)
 # Staff and organisation units are keyed by the institution's own codes (工号, 机构号),
 # which key the HR and organisation systems they come from; see model/organization.py.
 # Plain aliases, not NewTypes: hosts pass codes from their own systems as strings, and
@@ -71,3 +78,11 @@ def new_customer_id() -> CustomerId:
 
 def new_event_id() -> EventId:
     return EventId(new_uuid7())
+
+
+def new_party_id() -> PartyId:
+    return PartyId(new_uuid7())
+
+
+def new_relationship_id() -> RelationshipId:
+    return RelationshipId(new_uuid7())

@@ -23,12 +23,21 @@ import attrs
 
 from finance_crm.access import AccessScope
 from finance_crm.clock import Clock
-from finance_crm.ids import CustomerId, EventId, OrgUnitCode, StaffId
+from finance_crm.ids import CustomerId, EventId, OrgUnitCode, PartyId, RelationshipId, StaffId
 from finance_crm.model.assignments import Assignment, AssignmentRecord, ManagerRole
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
 from finance_crm.model.events import DomainEvent
 from finance_crm.model.organization import OrgUnit, StaffMember
+from finance_crm.model.relationships import (
+    Direction,
+    Party,
+    PathSearch,
+    Reached,
+    Relationship,
+    RelationshipTypes,
+    TreeNode,
+)
 from finance_crm.security import Actor, MaskingRule
 
 __all__ = [
@@ -42,7 +51,9 @@ __all__ = [
     "OrganizationRepository",
     "Outbox",
     "OutboxMessage",
+    "PartyRepository",
     "ReasonCount",
+    "RelationshipRepository",
     "Store",
     "UnitOfWork",
 ]
@@ -270,6 +281,131 @@ class AssignmentRepository(Protocol):
         primary's unit and business day (for changes in the actor's scope)."""
 
 
+class PartyRepository(Protocol):
+    """Parties of the relationship graph: companies and persons, customers or not.
+
+    A party linked to a customer (``customer_id``) or with an LEI is unique by that key
+    (DuplicateError). Every write is audited (a person's name masked) and raises
+    ``PartyRegistered`` / ``PartyRevised`` on the outbox.
+    """
+
+    def add(self, party: Party) -> None:
+        """Store a new party (version 0; stored as version 1)."""
+
+    def add_many(self, parties: Sequence[Party]) -> None:
+        """Store many new parties in as few statements as the backend allows; all or
+        nothing."""
+
+    def get(self, party_id: PartyId) -> Party:
+        """The party, or NotFoundError."""
+
+    def find(self, party_id: PartyId) -> Party | None:
+        """The party, if stored."""
+
+    def get_many(self, party_ids: Collection[PartyId]) -> dict[PartyId, Party]:
+        """Those of ``party_ids`` that are stored."""
+
+    def find_by_customer(self, customer_id: CustomerId) -> Party | None:
+        """The party that is this customer, if the customer is in the graph."""
+
+    def find_by_lei(self, lei: str) -> Party | None:
+        """The party with this LEI, if any."""
+
+    def ids_by_lei(self, leis: Collection[str]) -> dict[str, PartyId]:
+        """The party id of each of ``leis`` that is stored (for registry imports)."""
+
+    def update(self, party: Party, events: Sequence[DomainEvent] = ()) -> Party:
+        """Store a changed party whose ``version`` is the one read; ConflictError if
+        another unit of work changed it since."""
+
+    def count(self) -> int:
+        """How many parties are stored."""
+
+
+class RelationshipRepository(Protocol):
+    """Effective-dated relationships between parties, and graph queries as of a date.
+
+    ``add`` refuses, with nothing written: a type the store's registry lacks
+    (ValidationError), an endpoint that is not a stored party (NotFoundError), direct
+    shareholdings in one company above 100% in total on any day, and a control or
+    consolidation link that would close a cycle on any day (BusinessRuleViolation).
+    Cross-shareholdings are legal; every query terminates on them.
+
+    The graph queries take the relationship type codes to follow and the business
+    date ``at``; the SQL adapter answers each with one recursive query.
+    """
+
+    def add(self, relationship: Relationship) -> Relationship:
+        """Store a new relationship (returns it at version 1) and raise
+        ``RelationshipRecorded``."""
+
+    def add_many(self, relationships: Sequence[Relationship]) -> None:
+        """Store many new relationships, each checked as by :meth:`add` (later ones
+        against earlier ones too); all or nothing."""
+
+    def get(self, relationship_id: RelationshipId) -> Relationship:
+        """The relationship, or NotFoundError."""
+
+    def update(
+        self, relationship: Relationship, events: Sequence[DomainEvent] = ()
+    ) -> Relationship:
+        """Store a relationship whose end date moved (the only change allowed: record a
+        new relationship for anything else); version-checked."""
+
+    def of_party(
+        self,
+        party_id: PartyId,
+        *,
+        at: datetime.date | None = None,
+        types: Collection[str] | None = None,
+        direction: Direction = Direction.BOTH,
+    ) -> list[Relationship]:
+        """The party's relationships (those holding on ``at``, or all of any date),
+        ordered by valid_from then id. ``DOWN``: where it is the source."""
+
+    def count(self) -> int:
+        """How many relationships are stored (all dates)."""
+
+    def reach(
+        self,
+        start: PartyId,
+        *,
+        at: datetime.date,
+        types: Collection[str],
+        direction: Direction,
+        max_hops: int | None = None,
+    ) -> list[Reached]:
+        """Every party reachable from ``start`` (itself included, at 0 hops) along
+        ``types``. With ``max_hops`` each carries its fewest hops; without, the whole
+        closure is returned with ``hops=None``. Ordered by hops, then party id."""
+
+    def tree(
+        self,
+        root: PartyId,
+        *,
+        at: datetime.date,
+        types: Collection[str],
+        direction: Direction = Direction.DOWN,
+        max_depth: int = 64,
+    ) -> list[TreeNode]:
+        """Every edge of the tree below ``root`` (``UP``: above it), each party at its
+        fewest depth, ordered by depth then party id. A party already on the way is not
+        followed again, so a cycle ends the branch."""
+
+    def paths(
+        self,
+        start: PartyId,
+        end: PartyId,
+        *,
+        at: datetime.date,
+        types: Collection[str],
+        direction: Direction,
+        max_length: int = 10,
+    ) -> PathSearch:
+        """Every simple path from ``start`` to ``end`` (``start == end``: every cycle
+        through it) of at most ``max_length`` relationships."""
+
+
 class AuditTrail(Protocol):
     """The read side of the append-only audit log."""
 
@@ -305,6 +441,16 @@ class UnitOfWork(Protocol):
 
     @property
     def assignments(self) -> AssignmentRepository: ...
+
+    @property
+    def parties(self) -> PartyRepository: ...
+
+    @property
+    def relationships(self) -> RelationshipRepository: ...
+
+    @property
+    def relationship_types(self) -> RelationshipTypes:
+        """The relationship types the store knows (a code outside them is refused)."""
 
     @property
     def audit(self) -> AuditTrail: ...

@@ -20,6 +20,7 @@ import attrs
 
 from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.adapters._checks import check_customer, check_update
+from finance_crm.adapters._memory_groups import MemoryParties, MemoryRelationships
 from finance_crm.adapters._memory_managers import (
     HistoryRow,
     MemoryAssignments,
@@ -35,12 +36,18 @@ from finance_crm.errors import (
     PermissionDenied,
     ValidationError,
 )
-from finance_crm.ids import CustomerId, EventId, OrgUnitCode, StaffId
+from finance_crm.ids import CustomerId, EventId, OrgUnitCode, PartyId, RelationshipId, StaffId
 from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
 from finance_crm.model.events import CustomerOpened, DomainEvent
 from finance_crm.model.organization import OrgUnit, StaffMember
+from finance_crm.model.relationships import (
+    STANDARD_RELATIONSHIP_TYPES,
+    Party,
+    Relationship,
+    RelationshipTypes,
+)
 from finance_crm.ports import (
     AuditEntry,
     CustomerOrder,
@@ -71,6 +78,14 @@ class _State:
     staff: dict[StaffId, StaffMember] = attrs.field(factory=dict)
     assignments: dict[CustomerId, Assignment] = attrs.field(factory=dict)
     history: dict[CustomerId, tuple[HistoryRow, ...]] = attrs.field(factory=dict)
+    parties: dict[PartyId, Party] = attrs.field(factory=dict)
+    party_by_customer: dict[CustomerId, PartyId] = attrs.field(factory=dict)
+    party_by_lei: dict[str, PartyId] = attrs.field(factory=dict)
+    relationships: dict[RelationshipId, Relationship] = attrs.field(factory=dict)
+    edges_out: dict[PartyId, set[RelationshipId]] = attrs.field(factory=dict)
+    edges_in: dict[PartyId, set[RelationshipId]] = attrs.field(factory=dict)
+    # Moves on with every commit that wrote relationships (see _memory_groups).
+    graph_version: int = 0
 
 
 @attrs.define
@@ -90,6 +105,14 @@ class _Pending:
     staff: dict[StaffId, tuple[int | None, StaffMember]] = attrs.field(factory=dict)
     assignments: dict[CustomerId, tuple[int | None, Assignment]] = attrs.field(factory=dict)
     history: dict[CustomerId, tuple[HistoryRow, ...]] = attrs.field(factory=dict)
+    parties: dict[PartyId, tuple[int | None, Party]] = attrs.field(factory=dict)
+    relationships: dict[RelationshipId, tuple[int | None, Relationship]] = attrs.field(factory=dict)
+    # party -> ids of the pending relationships from / to it (tuples: a savepoint's
+    # shallow copy must not share them)
+    edges_out: dict[PartyId, tuple[RelationshipId, ...]] = attrs.field(factory=dict)
+    edges_in: dict[PartyId, tuple[RelationshipId, ...]] = attrs.field(factory=dict)
+    # The store's graph version when this unit of work first wrote a relationship.
+    graph_base: int | None = None
 
     def copy(self) -> _Pending:
         return _Pending(
@@ -115,11 +138,13 @@ class InMemoryStore:
         timezone: str = DEFAULT_TIMEZONE,
         access: AccessRule | None = None,
         unmasking: UnmaskingRule | None = None,
+        relationship_types: RelationshipTypes | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.timezone = timezone
         self.access: AccessRule = access or OrgScopes()
         self.unmasking: UnmaskingRule = unmasking or UnmaskedRoles()
+        self.relationship_types = check_registry(relationship_types)
         self.converter: WireConverter = make_converter()
         self._state = _State()
         self._lock = threading.RLock()
@@ -378,6 +403,8 @@ class InMemoryUnitOfWork:
         self.customers = _Customers(self)
         self.organization = MemoryOrganization(self)
         self.assignments = MemoryAssignments(self)
+        self.parties = MemoryParties(self)
+        self.relationships = MemoryRelationships(self)
         self.audit = _Audit(self)
         self.outbox = _Outbox(self)
 
@@ -388,6 +415,10 @@ class InMemoryUnitOfWork:
     @property
     def timezone(self) -> str:
         return self._store.timezone
+
+    @property
+    def relationship_types(self) -> RelationshipTypes:
+        return self._store.relationship_types
 
     @property
     def scope(self) -> AccessScope:
@@ -491,6 +522,14 @@ class InMemoryUnitOfWork:
             _check_versions(state.units, pending.units, "organisation unit")
             _check_versions(state.staff, pending.staff, "staff record")
             _check_versions(state.assignments, pending.assignments, "customer's managers")
+            _check_versions(state.parties, pending.parties, "party")
+            _check_versions(state.relationships, pending.relationships, "relationship")
+            if pending.graph_base is not None and pending.graph_base != state.graph_version:
+                raise ConflictError(
+                    "another unit of work changed the relationship graph first; nothing was "
+                    "written: reload and retry (the graph rules must be checked again)"
+                )
+            _check_party_keys(state, pending)
             for customer_id, (_, customer) in pending.written.items():
                 owners = [(state.numbers.get(customer.customer_number), "number")]
                 owners += [(state.documents.get(k), "document") for k in _doc_keys(customer)]
@@ -523,6 +562,7 @@ class InMemoryUnitOfWork:
             state.staff.update((k, v) for k, (_, v) in pending.staff.items())
             state.assignments.update((k, v) for k, (_, v) in pending.assignments.items())
             state.history.update(pending.history)
+            _commit_graph(state, pending)
             state.audit.extend(pending.audit)
             state.outbox.extend(pending.outbox)
             state.published |= pending.published
@@ -530,3 +570,56 @@ class InMemoryUnitOfWork:
 
     def rollback(self) -> None:
         self._pending = _Pending()
+
+
+def check_registry(types: RelationshipTypes | None) -> RelationshipTypes:
+    """The store's relationship types (the standard set when none are given)."""
+    if types is None:
+        return STANDARD_RELATIONSHIP_TYPES
+    if not isinstance(types, RelationshipTypes):
+        raise ValidationError(
+            "relationship_types must be a RelationshipTypes registry", path="$.relationship_types"
+        )
+    return types
+
+
+def _check_party_keys(state: _State, pending: _Pending) -> None:
+    for party_id, (_, party) in pending.parties.items():
+        owners = [
+            state.party_by_customer.get(party.customer_id) if party.customer_id else None,
+            state.party_by_lei.get(party.lei) if party.lei else None,
+        ]
+        for owner in owners:
+            if owner is None or owner == party_id or owner in pending.parties:
+                continue
+            still = state.parties[owner]
+            if (party.customer_id, party.lei) != (None, None) and (
+                (party.customer_id is not None and still.customer_id == party.customer_id)
+                or (party.lei is not None and still.lei == party.lei)
+            ):
+                raise DuplicateError(
+                    "another unit of work registered a party with the same customer or LEI "
+                    "first; nothing was written"
+                )
+
+
+def _commit_graph(state: _State, pending: _Pending) -> None:
+    for party_id, (_, party) in pending.parties.items():
+        old = state.parties.get(party_id)
+        if old is not None:
+            if old.customer_id and state.party_by_customer.get(old.customer_id) == party_id:
+                del state.party_by_customer[old.customer_id]
+            if old.lei and state.party_by_lei.get(old.lei) == party_id:
+                del state.party_by_lei[old.lei]
+        state.parties[party_id] = party
+        if party.customer_id is not None:
+            state.party_by_customer[party.customer_id] = party_id
+        if party.lei is not None:
+            state.party_by_lei[party.lei] = party_id
+    for relationship_id, (base, r) in pending.relationships.items():
+        state.relationships[relationship_id] = r
+        if base is None:
+            state.edges_out.setdefault(r.source, set()).add(relationship_id)
+            state.edges_in.setdefault(r.target, set()).add(relationship_id)
+    if pending.graph_base is not None:
+        state.graph_version += 1
