@@ -458,8 +458,9 @@ class RelationshipTypes:
         key = code.code if isinstance(code, RelationshipType) else code
         found = self.by_code.get(key) if isinstance(key, str) else None
         if found is None or (isinstance(code, RelationshipType) and code != found):
+            shown = f" {key!r}" if isinstance(key, str) and _TYPE_CODE.fullmatch(key) else ""
             raise ValidationError(
-                "unknown relationship type; use one of "
+                f"unknown relationship type{shown}; use one of "
                 f"{', '.join(sorted(self.by_code))} or register yours with "
                 "RelationshipTypes.with_types() and pass it to the store",
                 path="$.type",
