@@ -7,6 +7,14 @@ for insurance policies.
 from finance_crm.access import AccessRule, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.calendar import BusinessCalendar, HolidayCalendar, WeekendCalendar, china_calendar
 from finance_crm.money import RoundingMode
+from finance_crm.rules.groups import (
+    FixedFigures,
+    GroupManagerRule,
+    GroupRules,
+    MemberFiguresSource,
+    NoFigures,
+    ParentManagerFirst,
+)
 from finance_crm.rules.managers import (
     CapacityRule,
     FixedCapacity,
@@ -26,13 +34,19 @@ __all__ = [
     "CapacityRule",
     "CustomerRowReader",
     "FixedCapacity",
+    "FixedFigures",
     "FlatCustomerRows",
+    "GroupManagerRule",
+    "GroupRules",
     "HandoverRule",
     "HolidayCalendar",
     "LeastLoadedNearby",
     "ManagerRules",
     "MaskingRule",
+    "MemberFiguresSource",
+    "NoFigures",
     "OrgScopes",
+    "ParentManagerFirst",
     "ReassignmentReasons",
     "RoleWeights",
     "RoundingMode",
