@@ -36,3 +36,21 @@ def test_import_bank_marketing(tmp_path: Path) -> None:
     out = _run("import_bank_marketing.py", str(tmp_path / "bank.db"))
     assert "rows read 45,211; imported 45,211; rejected 0" in out
     assert "stored 45,211 prospects, 45,211 audit records; 5,289 subscribed" in out
+
+
+def test_corporate_group(tmp_path: Path) -> None:
+    out = _run("corporate_group.py", str(tmp_path / "group.db"))
+    assert "ultimate parent: 华东精密控股有限公司" in out
+    assert "王建国" not in out  # persons' names are masked for head office
+    assert "customers held: 3 of 5 members" in out
+    assert "total AUM 16560000.00 CNY, loans 17000000.00 CNY" in out
+    assert "of which to parties outside the group 2000000.00 CNY" in out
+    assert "effective share 42.84% (cycles cut: 1)" in out
+    assert "2025-09-01: 4 members; trading company in the group: False" in out
+    assert out.count("BusinessRuleViolation") == 2
+
+
+def test_import_gleif() -> None:
+    out = _run("import_gleif.py")
+    assert "stored: 24 parties, 11 relationships" in out
+    assert "MONEYTECH GROUP LIMITED" in out

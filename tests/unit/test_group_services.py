@@ -81,7 +81,9 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         if request.param == "memory":
             store: Any = InMemoryStore(**kwargs)
         else:
-            store = _sql_store(tmp_path / str(len(made)), **kwargs)
+            directory = tmp_path / str(len(made))
+            directory.mkdir()
+            store = _sql_store(directory, **kwargs)
         made.append(store)
         return store
 
