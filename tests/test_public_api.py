@@ -32,6 +32,7 @@ PUBLIC_MODULES = [
     "finance_crm.model.relationships",
     "finance_crm.rules.groups",
     "finance_crm.services.groups",
+    "finance_crm.services.gleif_import",
     "finance_crm.adapters.memory",
     "finance_crm.adapters.sql",
     "finance_crm.services.customer_import",

@@ -153,6 +153,7 @@ from finance_crm.services.customer_import import (
     RowError,
     import_customers,
 )
+from finance_crm.services.gleif_import import GleifImportReport, import_gleif
 from finance_crm.services.groups import (
     EffectiveOwnership,
     Group,
@@ -240,6 +241,7 @@ __all__ = [
     "FixedClock",
     "FixedFigures",
     "FlatCustomerRows",
+    "GleifImportReport",
     "Group",
     "GroupMemberLine",
     "GroupRules",
@@ -336,6 +338,7 @@ __all__ = [
     "hand_over_book",
     "household",
     "import_customers",
+    "import_gleif",
     "make_converter",
     "manager_on",
     "new_customer_id",
