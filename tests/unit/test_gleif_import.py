@@ -31,7 +31,7 @@ from finance_crm.errors import PermissionDenied, ValidationError
 from finance_crm.model.relationships import STANDARD_RELATIONSHIP_TYPES, Direction
 from finance_crm.ports import Store
 from finance_crm.security import Actor
-from finance_crm.services import gleif_import
+from finance_crm.services import _gleif_files, gleif_import
 from finance_crm.services.gleif_import import (
     GleifImportReport,
     GleifSkipReason,
@@ -341,7 +341,7 @@ def test_json_and_xml_give_the_same_graph(tmp_path: Path) -> None:
 def test_json_is_read_in_chunks_of_any_size(
     chunk: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(gleif_import, "_CHUNK", chunk)
+    monkeypatch.setattr(_gleif_files, "_CHUNK", chunk)
     whole, pieces = InMemoryStore(clock=FixedClock(NOW)), InMemoryStore(clock=FixedClock(NOW))
     run(whole, entities=LEI_UPDATES, relationships=RR_UPDATES)
     (tmp_path / "lei.json").write_bytes(golden_json(LEI_UPDATES))
@@ -611,7 +611,7 @@ def test_malformed_files_name_the_file_and_position(content: bytes, expected: st
 def test_a_malformed_json_record_in_the_middle_names_its_line(
     chunk: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(gleif_import, "_CHUNK", chunk)
+    monkeypatch.setattr(_gleif_files, "_CHUNK", chunk)
     text = LEI_JSON.read_text(encoding="utf-8")
     records = json.loads(text)
     lines = [json.dumps(r) for r in records]
