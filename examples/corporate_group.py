@@ -128,14 +128,38 @@ def main(path: Path) -> None:
         relate(uow, "shareholding", moulds.id, manufacturing.id, valid_from=start, share="5")
         relate(uow, "supplier", steel.id, manufacturing.id, valid_from=start)
         # Guarantees: manufacturing -> steel -> trading -> manufacturing is a circle.
-        relate(uow, "guarantee", holding.id, manufacturing.id, valid_from=D(2024, 3, 1),
-               amount=cny("5000000.00"))  # fmt: skip
-        relate(uow, "guarantee", manufacturing.id, steel.id, valid_from=D(2024, 6, 1),
-               amount=cny("2000000.00"))  # fmt: skip
-        relate(uow, "guarantee", steel.id, trading.id, valid_from=D(2024, 6, 1),
-               amount=cny("1000000.00"))  # fmt: skip
-        sold = relate(uow, "guarantee", trading.id, manufacturing.id, valid_from=D(2024, 7, 1),
-                      amount=cny("3000000.00"))  # fmt: skip
+        relate(
+            uow,
+            "guarantee",
+            holding.id,
+            manufacturing.id,
+            valid_from=D(2024, 3, 1),
+            amount=cny("5000000.00"),
+        )
+        relate(
+            uow,
+            "guarantee",
+            manufacturing.id,
+            steel.id,
+            valid_from=D(2024, 6, 1),
+            amount=cny("2000000.00"),
+        )
+        relate(
+            uow,
+            "guarantee",
+            steel.id,
+            trading.id,
+            valid_from=D(2024, 6, 1),
+            amount=cny("1000000.00"),
+        )
+        sold = relate(
+            uow,
+            "guarantee",
+            trading.id,
+            manufacturing.id,
+            valid_from=D(2024, 7, 1),
+            amount=cny("3000000.00"),
+        )
         uow.commit()
 
     everyone = (holding, manufacturing, trading, moulds, wang, li, son, catering, steel)
@@ -143,29 +167,24 @@ def main(path: Path) -> None:
 
     print("== Bad links are refused, nothing written")
     with store.unit_of_work(admin) as uow:
-        for label, attempt in (
-            (
-                "a subsidiary consolidating its parent (a cycle)",
-                lambda: relate(uow, "direct_parent", moulds.id, holding.id, valid_from=today),
-            ),
-            (
-                "holdings in the moulds maker above 100%",
-                lambda: relate(
-                    uow, "shareholding", steel.id, moulds.id, valid_from=today, share="40"
-                ),
-            ),
-        ):
+        # (type, source, target, share): a subsidiary consolidating its own parent
+        # closes a cycle; 40% more of the moulds maker would take holdings above 100%.
+        attempts: tuple[tuple[str, Party, Party, Decimal | None], ...] = (
+            ("direct_parent", moulds, holding, None),
+            ("shareholding", steel, moulds, Decimal("40")),
+        )
+        for type_code, source, target, extra in attempts:
             try:
-                attempt()
+                relate(uow, type_code, source.id, target.id, valid_from=today, share=extra)
             except BusinessRuleViolation as exc:
-                print(f"   {label}: {type(exc).__name__}: {str(exc)[:90]}...")
+                print(f"   {type_code}: {type(exc).__name__}: {str(exc)[:90]}...")
 
     print("\n== The group view on", today)
     figures = FixedFigures(
         {
             customers["holding"].id: MemberFigures(
                 aum=cny("12500000.00"), loans=cny("0.00"), contribution=cny("180000.00")
-            ),  # fmt: skip
+            ),
             customers["manufacturing"].id: MemberFigures(
                 aum=cny("3200000.00"), loans=cny("15000000.00"), contribution=cny("420000.00")
             ),
@@ -192,8 +211,10 @@ def main(path: Path) -> None:
                 f" AUM {aum}"
             )
         print(f"   customers held: {view.customers_held} of {len(view.members)} members")
-        print(f"   total AUM {view.total_aum}, loans {view.total_loans}, "
-              f"contribution {view.total_contribution}")  # fmt: skip
+        print(
+            f"   total AUM {view.total_aum}, loans {view.total_loans}, "
+            f"contribution {view.total_contribution}"
+        )
         print(
             f"   guarantees given {view.guarantees_given}, "
             f"of which to parties outside the group {view.guarantees_outside}"
@@ -230,8 +251,10 @@ def main(path: Path) -> None:
     with store.unit_of_work(admin, read_only=True) as uow:
         for day in (today, D(2025, 9, 1)):
             group = group_of(uow, holding.id, at=day)
-            print(f"   {day}: {len(group.members)} members; trading company in the group: "
-                  f"{trading.id in group.members}")  # fmt: skip
+            print(
+                f"   {day}: {len(group.members)} members; trading company in the group: "
+                f"{trading.id in group.members}"
+            )
     store.close()
 
 
