@@ -308,6 +308,7 @@ def test_end_rules(store: Any) -> None:
     ],
 )
 def test_bad_links_write_nothing(store: Any, kwargs: dict[str, Any], error: type) -> None:
+    kwargs = dict(kwargs)  # the parameter is shared by the memory and SQLite runs
     a, b, t = parties(store, "A", "B", "T")
     link(store, ("shareholding", b, t, "50"))
     target = {"self": a, "ghost": Party.organization("ghost")}.get(kwargs.pop("target", ""), t)

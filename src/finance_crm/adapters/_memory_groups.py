@@ -309,6 +309,8 @@ class MemoryRelationships:
         while stack:
             parties, rels = stack.pop()
             for r, other in self._edges(parties[-1], at, types, direction):
+                if r in rels:  # walking BOTH ways: not back along the link just taken
+                    continue
                 if len(rels) == max_length:
                     limited += 1
                 elif other == end:

@@ -1,0 +1,12 @@
+"""The group-relationship contract on the in-memory adapter."""
+
+import pytest
+
+from finance_crm.adapters.memory import InMemoryStore
+from finance_crm.testing import GroupStoreContract
+
+
+class TestInMemoryGroups(GroupStoreContract):
+    @pytest.fixture
+    def store(self) -> InMemoryStore:
+        return InMemoryStore()
