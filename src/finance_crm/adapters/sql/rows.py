@@ -23,7 +23,8 @@ import sqlalchemy as sa
 
 from finance_crm._json import dumps, loads
 from finance_crm.adapters.sql.types import sqlite_datetime
-from finance_crm.ids import CustomerId, OrgUnitCode, StaffId
+from finance_crm.errors import StorageError, ValidationError
+from finance_crm.ids import CustomerId, OrgUnitCode, PartyId, RelationshipId, StaffId
 from finance_crm.model.assignments import (
     AssignedManager,
     Assignment,
@@ -47,6 +48,14 @@ from finance_crm.model.organization import (
     StaffMember,
     StaffRole,
 )
+from finance_crm.model.relationships import (
+    Party,
+    PartyKind,
+    Relationship,
+    RelationshipType,
+    RelationshipTypes,
+)
+from finance_crm.money import ISO_4217, Money
 from finance_crm.serialization import WireConverter
 
 __all__ = [
@@ -54,15 +63,26 @@ __all__ = [
     "COLUMN_FIELDS",
     "HISTORY_COLUMNS",
     "MEMBER_COLUMNS",
+    "PARTY_COLUMNS",
+    "RELATIONSHIP_COLUMNS",
     "RowCodec",
+    "as_uuid",
     "assignment_from_rows",
     "customer_from_row",
     "customer_to_row",
     "insert_sql",
     "leave_rows",
     "managers_wire",
+    "party_from_row",
+    "party_to_row",
+    "plain_date",
     "record_from_row",
+    "registered_type",
+    "relationship_from_row",
+    "relationship_to_row",
     "share_bp",
+    "share_from_millionths",
+    "share_millionths",
     "staff_from_row",
     "staff_to_row",
     "unit_from_row",
@@ -212,6 +232,36 @@ class RowCodec:
             row["version"],
             self.json(row["profile"]),
             self.json(row["custom_attributes"]),
+        )
+
+    def party(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A ``party_to_row`` dict as a tuple in ``PARTY_COLUMNS`` order."""
+        customer = row["customer_id"]
+        return (
+            self.uuid(row["id"]),
+            row["kind"],
+            row["name"],
+            None if customer is None else self.uuid(customer),
+            row["lei"],
+            row["registration_number"],
+            row["country"],
+            row["version"],
+        )
+
+    def relationship(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A ``relationship_to_row`` dict as a tuple in ``RELATIONSHIP_COLUMNS`` order."""
+        return (
+            self.uuid(row["id"]),
+            row["type"],
+            self.uuid(row["source"]),
+            self.uuid(row["target"]),
+            self.date(row["valid_from"]),
+            self.date(row["valid_to"]),
+            row["share_millionths"],
+            row["amount_minor"],
+            row["currency"],
+            row["reference"],
+            row["version"],
         )
 
 
@@ -403,3 +453,163 @@ HISTORY_COLUMNS = (
     "effective_day",
     "managers",
 )
+
+
+# -- the relationship graph ----------------------------------------------------------
+
+_BIGINT = 2**63  # amounts are stored as BIGINT minor units
+
+PARTY_COLUMNS = (
+    "id",
+    "kind",
+    "name",
+    "customer_id",
+    "lei",
+    "registration_number",
+    "country",
+    "version",
+)
+RELATIONSHIP_COLUMNS = (
+    "id",
+    "type",
+    "source",
+    "target",
+    "valid_from",
+    "valid_to",
+    "share_millionths",
+    "amount_minor",
+    "currency",
+    "reference",
+    "version",
+)
+
+
+def as_uuid(value: Any) -> uuid.UUID:
+    """A UUID from what a driver returns (SQLite computed columns: hex text)."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _day(value: Any) -> datetime.date:
+    if isinstance(value, datetime.datetime):  # some drivers hand a DATE back as a datetime
+        return value.date()
+    if isinstance(value, str):  # a value computed in SQLite loses the column type
+        return datetime.date.fromisoformat(value)
+    assert isinstance(value, datetime.date)
+    return value
+
+
+def plain_date(day: datetime.date) -> datetime.date:
+    """A plain ``datetime.date`` (drivers adapt it; a pendulum ``Date`` subclass may not be)."""
+    return datetime.date(day.year, day.month, day.day)
+
+
+def share_millionths(share: Decimal) -> int:
+    """A percentage with at most 4 decimals as integer millionths of the whole
+    (``Decimal("51.5")`` -> 515000; 100% -> 1,000,000)."""
+    return int(share.scaleb(4))
+
+
+def share_from_millionths(value: int) -> Decimal:
+    """The percentage back, without trailing zeros (515000 -> ``Decimal("51.5")``)."""
+    whole, rest = divmod(int(value), 10_000)
+    if not rest:
+        return Decimal(whole)
+    return Decimal(int(value)).scaleb(-4).normalize()
+
+
+def _amount_columns(amount: Money | None) -> tuple[int | None, str | None]:
+    if amount is None:
+        return None, None
+    currency = amount.currency
+    if ISO_4217.get(currency.code) != currency:
+        raise ValidationError(
+            "only ISO 4217 currencies can be stored (the currency is kept by its code); "
+            "convert the amount to one",
+            path="$.amount",
+        )
+    minor = amount.minor_units
+    if not -_BIGINT < minor < _BIGINT:
+        raise ValidationError(
+            "the amount is too large to store (at most 18 digits of minor units)",
+            path="$.amount",
+        )
+    return minor, currency.code
+
+
+def party_to_row(party: Party) -> dict[str, Any]:
+    """The ``crm_party`` row (Python values, for SQLAlchemy Core statements)."""
+    return {
+        "id": party.id,
+        "kind": party.kind.value,
+        "name": party.name,
+        "customer_id": party.customer_id,
+        "lei": party.lei,
+        "registration_number": party.registration_number,
+        "country": party.country,
+        "version": party.version,
+    }
+
+
+def party_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Party:
+    """Rebuild a party from its row; the validators run again."""
+    customer = row["customer_id"]
+    return Party(
+        id=PartyId(as_uuid(row["id"])),
+        kind=PartyKind(row["kind"]),
+        name=row["name"],
+        customer_id=None if customer is None else CustomerId(as_uuid(customer)),
+        lei=row["lei"],
+        registration_number=row["registration_number"],
+        country=row["country"],
+        version=row["version"],
+    )
+
+
+def relationship_to_row(relationship: Relationship) -> dict[str, Any]:
+    """The ``crm_relationship`` row (Python values, for SQLAlchemy Core statements)."""
+    minor, currency = _amount_columns(relationship.amount)
+    share = relationship.share
+    return {
+        "id": relationship.id,
+        "type": relationship.type.code,
+        "source": relationship.source,
+        "target": relationship.target,
+        "valid_from": plain_date(relationship.valid_from),
+        "valid_to": None if relationship.valid_to is None else plain_date(relationship.valid_to),
+        "share_millionths": None if share is None else share_millionths(share),
+        "amount_minor": minor,
+        "currency": currency,
+        "reference": relationship.reference,
+        "version": relationship.version,
+    }
+
+
+def registered_type(types: RelationshipTypes, code: str) -> RelationshipType:
+    """The store's type for a stored code; StorageError when the registry lacks it."""
+    found = types.by_code.get(code)
+    if found is None:
+        raise StorageError(
+            f"a stored relationship has the type {code!r}, which this store's relationship "
+            "types lack: create the store with the registry that recorded it, "
+            "SqlStore(..., relationship_types=STANDARD_RELATIONSHIP_TYPES.with_types(...))"
+        )
+    return found
+
+
+def relationship_from_row(
+    row: Mapping[str, Any] | sa.RowMapping, types: RelationshipTypes
+) -> Relationship:
+    """Rebuild a relationship from its row, its type from the store's registry."""
+    share, minor, valid_to = row["share_millionths"], row["amount_minor"], row["valid_to"]
+    return Relationship(
+        id=RelationshipId(as_uuid(row["id"])),
+        type=registered_type(types, row["type"]),
+        source=PartyId(as_uuid(row["source"])),
+        target=PartyId(as_uuid(row["target"])),
+        valid_from=_day(row["valid_from"]),
+        valid_to=None if valid_to is None else _day(valid_to),
+        share=None if share is None else share_from_millionths(share),
+        amount=None if minor is None else Money.from_minor_units(int(minor), row["currency"]),
+        reference=row["reference"],
+        version=row["version"],
+    )

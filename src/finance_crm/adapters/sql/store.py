@@ -34,9 +34,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
+from finance_crm.adapters.memory import check_registry
 from finance_crm.adapters.sql.assignments import SqlAssignmentRepository
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.organization import SqlOrganizationRepository
+from finance_crm.adapters.sql.relationships import SqlPartyRepository, SqlRelationshipRepository
 from finance_crm.adapters.sql.repositories import SqlAuditTrail, SqlCustomerRepository, SqlOutbox
 from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec, insert_sql
 from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema
@@ -48,6 +50,7 @@ from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.events import DomainEvent
 from finance_crm.model.organization import OrgUnit, StaffMember
+from finance_crm.model.relationships import RelationshipTypes
 from finance_crm.security import Actor, MaskingRule
 from finance_crm.serialization import WireConverter, make_converter
 
@@ -88,6 +91,9 @@ class SqlStore:
     Asia/Shanghai). ``access`` turns an actor and their staff record into an access scope
     (default :class:`~finance_crm.access.OrgScopes`); ``unmasking`` chooses the masking
     of personal data an actor reads (default :class:`~finance_crm.access.UnmaskedRoles`).
+    ``relationship_types`` is the registry of relationship types the store knows (default
+    :data:`~finance_crm.model.relationships.STANDARD_RELATIONSHIP_TYPES`); a store must be
+    given every type its database holds.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class SqlStore:
         timezone: str = DEFAULT_TIMEZONE,
         access: AccessRule | None = None,
         unmasking: UnmaskingRule | None = None,
+        relationship_types: RelationshipTypes | None = None,
     ) -> None:
         if not isinstance(bind, (sa.Engine, sa.Connection, Session, sessionmaker)):
             raise ValidationError(
@@ -119,6 +126,8 @@ class SqlStore:
         """Turns an actor and their staff record into an access scope."""
         self.unmasking: UnmaskingRule = unmasking or UnmaskedRoles()
         """Chooses how personal data is masked for an actor."""
+        self.relationship_types = check_registry(relationship_types)
+        """The relationship types the store knows (a code outside them is refused)."""
         self.converter: WireConverter = make_converter()
         self._owned_engine: sa.Engine | None = None
         self._schema_checked = False
@@ -141,6 +150,7 @@ class SqlStore:
         timezone: str = DEFAULT_TIMEZONE,
         access: AccessRule | None = None,
         unmasking: UnmaskingRule | None = None,
+        relationship_types: RelationshipTypes | None = None,
         sqlite_busy_timeout: float = 30.0,
         **engine_options: Any,
     ) -> SqlStore:
@@ -161,7 +171,14 @@ class SqlStore:
                 with mapped_errors(), engine.connect() as connection:
                     connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         try:
-            store = cls(engine, clock=clock, timezone=timezone, access=access, unmasking=unmasking)
+            store = cls(
+                engine,
+                clock=clock,
+                timezone=timezone,
+                access=access,
+                unmasking=unmasking,
+                relationship_types=relationship_types,
+            )
         except BaseException:
             engine.dispose()
             raise
@@ -252,6 +269,8 @@ class SqlUnitOfWork:
         self.customers = SqlCustomerRepository(self)
         self.organization = SqlOrganizationRepository(self)
         self.assignments = SqlAssignmentRepository(self)
+        self.parties = SqlPartyRepository(self)
+        self.relationships = SqlRelationshipRepository(self)
         self.audit = SqlAuditTrail(self)
         self.outbox = SqlOutbox(self)
         placeholder = self._codec.placeholder
@@ -269,6 +288,11 @@ class SqlUnitOfWork:
     def timezone(self) -> str:
         """The institution's time zone (IANA name)."""
         return self._store.timezone
+
+    @property
+    def relationship_types(self) -> RelationshipTypes:
+        """The relationship types the store knows."""
+        return self._store.relationship_types
 
     @property
     def scope(self) -> AccessScope:

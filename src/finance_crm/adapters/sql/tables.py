@@ -22,6 +22,8 @@ __all__ = [
     "metadata",
     "org_units",
     "outbox",
+    "parties",
+    "relationships",
     "staff",
     "staff_leaves",
 ]
@@ -207,5 +209,65 @@ assignment_history = sa.Table(
         "reason",
         "primary_unit_code",
         "primary_staff_id",
+    ),
+)
+
+# -- the group-relationship graph (集团关系) ---------------------------------------------------
+
+# A node of the graph: a company or a person, a customer of the bank or not. The customer
+# link and the LEI are unique keys (NULL for most parties: many NULLs are allowed).
+parties = sa.Table(
+    "crm_party",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    # No foreign key: a party may be linked to a customer before the customer is loaded.
+    sa.Column("customer_id", sa.Uuid(), nullable=True, unique=True),
+    sa.Column("lei", sa.String(20), nullable=True, unique=True),
+    sa.Column("registration_number", sa.String(40), nullable=True),
+    sa.Column("country", sa.String(2), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+)
+
+# A typed, directed, effective-dated edge: valid_from inclusive, valid_to exclusive (NULL
+# while it lasts). Shares are integer millionths of the whole (percent x 10^4, so 100% is
+# 1,000,000) and amounts integer minor units: sums stay exact in SQL on every backend.
+relationships = sa.Table(
+    "crm_relationship",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("source", sa.Uuid(), sa.ForeignKey("crm_party.id"), nullable=False),
+    sa.Column("target", sa.Uuid(), sa.ForeignKey("crm_party.id"), nullable=False),
+    sa.Column("valid_from", sa.Date(), nullable=False),
+    sa.Column("valid_to", sa.Date(), nullable=True),
+    sa.Column("share_millionths", sa.BigInteger(), nullable=True),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=True),
+    sa.Column("currency", sa.String(3), nullable=True),
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+    # Covering indexes for the recursive steps: from a party down (by source) and up (by
+    # target), a type and a date narrow the range, and the other end and the id (and the
+    # share, for look-through paths) come from the index without touching the table.
+    sa.Index(
+        "ix_crm_relationship_down",
+        "source",
+        "type",
+        "valid_from",
+        "valid_to",
+        "target",
+        "id",
+        "share_millionths",
+    ),
+    sa.Index(
+        "ix_crm_relationship_up",
+        "target",
+        "type",
+        "valid_from",
+        "valid_to",
+        "source",
+        "id",
+        "share_millionths",
     ),
 )
