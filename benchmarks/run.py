@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmark module
 
 from _common import emit
 
-BENCHMARKS = ("customer_import", "customer_get", "handover", "scoped_list")
+BENCHMARKS = ("customer_import", "customer_get", "handover", "scoped_list", "group_resolve")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
