@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Collection, Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import attrs
 
@@ -75,6 +75,9 @@ __all__ = [
 _DEFAULT_RULES = GroupRules()
 # Deep enough for any real corporate chain; a bound keeps every walk finite.
 _MAX_DEPTH = 64
+# Products of shares with 4 decimal places of a percent (at most 7 significant digits
+# each) stay exact for 100 links at this precision; the default 28 digits would round.
+_OWNERSHIP_DIGITS = 800
 
 
 def _day(value: object, path: str = "$.at") -> datetime.date:
@@ -208,6 +211,10 @@ def ultimate_parent(uow: UnitOfWork, party_id: PartyId, *, at: datetime.date) ->
     """
     day = _day(at)
     _existing(uow, party_id)
+    return _ultimate_parent(uow, party_id, day)
+
+
+def _ultimate_parent(uow: UnitOfWork, party_id: PartyId, day: datetime.date) -> PartyId:
     above = uow.relationships.reach(
         party_id,
         at=day,
@@ -228,6 +235,10 @@ def actual_controller(uow: UnitOfWork, party_id: PartyId, *, at: datetime.date) 
     ``None`` when no control link is recorded on the way up."""
     day = _day(at)
     _existing(uow, party_id)
+    return _actual_controller(uow, party_id, day)
+
+
+def _actual_controller(uow: UnitOfWork, party_id: PartyId, day: datetime.date) -> PartyId | None:
     control = _codes(uow, RelationshipCategory.CONTROL)
     above = uow.relationships.tree(
         party_id,
@@ -262,12 +273,15 @@ def group_of(uow: UnitOfWork, party_id: PartyId, *, at: datetime.date) -> Group:
     closure = uow.relationships.reach(
         party_id, at=day, types=uow.relationship_types.group_links, direction=Direction.BOTH
     )
+    # Nothing controls or consolidates a party that is a top of the group links (no such
+    # link points at it): it is its own ultimate parent and has no actual controller.
+    top = next((r.top for r in closure if r.party_id == party_id), True)
     return Group(
         anchor=party_id,
         at=day,
         members=tuple(sorted(r.party_id for r in closure)),
-        ultimate_parent=ultimate_parent(uow, party_id, at=day),
-        actual_controller=actual_controller(uow, party_id, at=day),
+        ultimate_parent=party_id if top else _ultimate_parent(uow, party_id, day),
+        actual_controller=None if top else _actual_controller(uow, party_id, day),
     )
 
 
@@ -339,8 +353,6 @@ def effective_ownership(
     few holders; a parent may have thousands of subsidiaries), so it stays small.
     """
     day = _day(at)
-    _existing(uow, owner)
-    _existing(uow, owned)
     if owner == owned:
         raise ValidationError("owner and owned are the same party", path="$.owned")
     search = uow.relationships.paths(
@@ -351,7 +363,11 @@ def effective_ownership(
         direction=Direction.UP,
         max_length=max_depth,
     )
-    total = sum((_product(p.shares) for p in search.paths), Decimal(0)) * HUNDRED_PERCENT
+    if not search.paths:  # a path proves both parties exist; without one, say if one is missing
+        _existing(uow, owner)
+        _existing(uow, owned)
+    with localcontext(prec=_OWNERSHIP_DIGITS):
+        total = sum((_product(p.shares) for p in search.paths), Decimal(0)) * HUNDRED_PERCENT
     # Products of 4-decimal percentages are exact but long; 10 places is below any
     # figure a report shows and keeps the result readable.
     return EffectiveOwnership(
