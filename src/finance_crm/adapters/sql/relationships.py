@@ -674,14 +674,11 @@ class SqlRelationshipRepository:
         if bounded:
             params["limit"] = max_hops
         rows = self._walk(statement, at=at, types=types, **params)
-        return [
-            Reached(
-                PartyId(as_uuid(row["party"])),
-                int(row["hops"]) if bounded else None,
-                bool(row["top"]),
-            )
-            for row in rows
-        ]
+        if bounded:
+            return [
+                Reached(PartyId(as_uuid(r["party"])), int(r["hops"]), bool(r["top"])) for r in rows
+            ]
+        return [Reached(PartyId(as_uuid(r["party"])), None, bool(r["top"])) for r in rows]
 
     def tree(
         self,
