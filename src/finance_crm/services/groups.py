@@ -421,10 +421,14 @@ def guarantee_chain(
     *,
     at: datetime.date,
     direction: Direction = Direction.DOWN,
-    max_depth: int = _MAX_DEPTH,
+    max_depth: int = 10,
 ) -> list[TreeNode]:
     """The guarantee chain (担保链) from a party on ``at``: ``DOWN`` whom it guarantees,
     and whom they guarantee in turn; ``UP`` who guarantees it, and who guarantees them.
+
+    Guarantee networks are often circular (互保), and the SQL walk's cost grows with
+    the depth limit round a cycle, so the default stops at 10 links; raise it when you
+    need the whole chain.
     """
     _existing(uow, party_id)
     if direction is Direction.BOTH:
