@@ -11,11 +11,13 @@ import datetime
 from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal
 
+from finance_crm.access import AccessScope
 from finance_crm.errors import (
     BusinessRuleViolation,
     ConflictError,
     DuplicateError,
     NotFoundError,
+    PermissionDenied,
     ValidationError,
 )
 from finance_crm.ids import PartyId
@@ -30,6 +32,7 @@ from finance_crm.model.relationships import (
 
 __all__ = [
     "check_day",
+    "check_end_events",
     "check_end_only",
     "check_new_party",
     "check_new_relationship",
@@ -39,6 +42,7 @@ __all__ = [
     "cycle_refused",
     "duplicate_party_key",
     "party_conflict",
+    "refuse_empty_scope",
     "shareholding_excess",
     "shareholding_refused",
 ]
@@ -201,3 +205,19 @@ def check_day(at: object) -> datetime.date:
     if not isinstance(at, datetime.date) or isinstance(at, datetime.datetime):
         raise ValidationError("at must be a business date", path="$.at")
     return at
+
+
+def refuse_empty_scope(scope: AccessScope) -> None:
+    """Graph writes need a scope: reads are not scoped, but an actor who sees nothing
+    (an unknown or departed login) may not change the graph either."""
+    if scope.kind.value == "nothing":
+        raise PermissionDenied(
+            "your access scope is empty: only staff members (or head office and system "
+            "actors) may change the relationship graph"
+        )
+
+
+def check_end_events(relationship: Relationship, events: Sequence[DomainEvent]) -> None:
+    for event in events:
+        if event.aggregate_id != str(relationship.id):
+            raise ValidationError("an event belongs to another relationship", path="$.events")

@@ -18,6 +18,7 @@ import attrs
 
 from finance_crm.adapters._graph_checks import (
     check_day,
+    check_end_events,
     check_end_only,
     check_new_party,
     check_new_relationship,
@@ -25,11 +26,12 @@ from finance_crm.adapters._graph_checks import (
     check_walk,
     cycle_refused,
     duplicate_party_key,
+    refuse_empty_scope,
     shareholding_excess,
     shareholding_refused,
 )
 from finance_crm.auditing import party_changes, relationship_changes
-from finance_crm.errors import DuplicateError, NotFoundError, PermissionDenied, ValidationError
+from finance_crm.errors import DuplicateError, NotFoundError
 from finance_crm.ids import CustomerId, PartyId, RelationshipId
 from finance_crm.model.events import DomainEvent
 from finance_crm.model.relationships import (
@@ -51,14 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["MemoryParties", "MemoryRelationships"]
 
 _Edge = tuple[Relationship, PartyId]  # the relationship and the party at its other end
-
-
-def _refuse_empty_scope(uow: InMemoryUnitOfWork) -> None:
-    if uow.scope.kind.value == "nothing":
-        raise PermissionDenied(
-            "your access scope is empty: only staff members (or head office and system "
-            "actors) may change the relationship graph"
-        )
 
 
 class MemoryParties:
@@ -122,7 +116,7 @@ class MemoryParties:
         uow = self._uow
         uow._check_writable()
         check_new_party(party)
-        _refuse_empty_scope(uow)
+        refuse_empty_scope(uow.scope)
         if self.find(party.id) is not None:
             raise DuplicateError("a party with this id is already stored")
         self._check_keys(party)
@@ -151,7 +145,7 @@ class MemoryParties:
         current = self.find(party.id) if isinstance(party, Party) else None
         check_party_update(current, party, events)
         assert current is not None
-        _refuse_empty_scope(uow)
+        refuse_empty_scope(uow.scope)
         self._check_keys(party)
         stored = attrs.evolve(party, version=party.version + 1)
         pending = uow._pending.parties
@@ -387,7 +381,7 @@ class MemoryRelationships:
         uow = self._uow
         uow._check_writable()
         check_new_relationship(relationship, uow.relationship_types, uow.parties.find)
-        _refuse_empty_scope(uow)
+        refuse_empty_scope(uow.scope)
         if self._find(relationship.id) is not None:
             raise DuplicateError("a relationship with this id is already stored")
         self._claim_graph()
@@ -418,10 +412,8 @@ class MemoryRelationships:
         current = self._find(relationship.id) if isinstance(relationship, Relationship) else None
         check_end_only(current, relationship)
         assert current is not None
-        for event in events:
-            if event.aggregate_id != str(relationship.id):
-                raise ValidationError("an event belongs to another relationship", path="$.events")
-        _refuse_empty_scope(uow)
+        check_end_events(relationship, events)
+        refuse_empty_scope(uow.scope)
         self._claim_graph()
         stored = attrs.evolve(relationship, version=relationship.version + 1)
         pending = uow._pending.relationships

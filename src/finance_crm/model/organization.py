@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -23,6 +23,7 @@ import attrs
 from finance_crm.clock import ensure_utc
 from finance_crm.errors import BusinessRuleViolation, ValidationError
 from finance_crm.ids import OrgUnitCode, StaffId
+from finance_crm.model._fields import name_of_up_to_200, one_of
 from finance_crm.model.events import DomainEvent
 from finance_crm.security import PersonalDataKind, masked
 
@@ -54,24 +55,6 @@ def _optional_code(instance: object, attribute: attrs.Attribute[Any], value: obj
         _code(instance, attribute, value)
 
 
-def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise ValidationError(
-            "must be a non-empty string of at most 200 characters", path=f"$.{attribute.name}"
-        )
-
-
-def _enum(kind: type[enum.Enum]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            choices = ", ".join(m.name for m in kind)
-            raise ValidationError(
-                f"must be a {kind.__name__} ({choices})", path=f"$.{attribute.name}"
-            )
-
-    return check
-
-
 class OrgUnitKind(enum.Enum):
     """What a unit of the organisation is."""
 
@@ -96,8 +79,8 @@ class OrgUnit:
     """
 
     code: OrgUnitCode = attrs.field(validator=_code)
-    name: str = attrs.field(validator=_name)
-    kind: OrgUnitKind = attrs.field(validator=_enum(OrgUnitKind))
+    name: str = attrs.field(validator=name_of_up_to_200)
+    kind: OrgUnitKind = attrs.field(validator=one_of(OrgUnitKind))
     parent: OrgUnitCode | None = attrs.field(default=None, validator=_optional_code)
     path: str = attrs.field()
     version: int = 0
@@ -212,7 +195,7 @@ class LeavePeriod:
 
     first_day: datetime.date = attrs.field(converter=_plain_date, validator=_date)
     last_day: datetime.date = attrs.field(converter=_plain_date, validator=_date)
-    kind: LeaveKind = attrs.field(default=LeaveKind.ANNUAL, validator=_enum(LeaveKind))
+    kind: LeaveKind = attrs.field(default=LeaveKind.ANNUAL, validator=one_of(LeaveKind))
 
     def __attrs_post_init__(self) -> None:
         if self.last_day < self.first_day:
@@ -258,13 +241,13 @@ class StaffMember:
     """
 
     id: StaffId = attrs.field(validator=_code)
-    name: str = attrs.field(validator=_name, repr=masked(PersonalDataKind.NAME))
+    name: str = attrs.field(validator=name_of_up_to_200, repr=masked(PersonalDataKind.NAME))
     unit: OrgUnitCode = attrs.field(validator=_code)
     roles: frozenset[StaffRole] = attrs.field(
         factory=lambda: frozenset({StaffRole.CUSTOMER_MANAGER}), converter=_to_roles
     )
     status: EmploymentStatus = attrs.field(
-        default=EmploymentStatus.ACTIVE, validator=_enum(EmploymentStatus)
+        default=EmploymentStatus.ACTIVE, validator=one_of(EmploymentStatus)
     )
     departed_at: datetime.datetime | None = attrs.field(
         default=None, converter=attrs.converters.optional(ensure_utc)

@@ -31,6 +31,7 @@ import attrs
 
 from finance_crm.errors import BusinessRuleViolation, ValidationError
 from finance_crm.ids import CustomerId, PartyId, RelationshipId, new_party_id, new_relationship_id
+from finance_crm.model._fields import name_of_up_to_200, one_of
 from finance_crm.model.documents import check_lei
 from finance_crm.model.events import DomainEvent
 from finance_crm.money import Money
@@ -88,13 +89,6 @@ def _check_date(instance: object, attribute: attrs.Attribute[Any], value: object
     _date_only(value, f"$.{attribute.name}")
 
 
-def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise ValidationError(
-            "must be a non-empty string of at most 200 characters", path=f"$.{attribute.name}"
-        )
-
-
 def _optional_text(limit: int) -> Any:
     def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if value is not None and (
@@ -103,17 +97,6 @@ def _optional_text(limit: int) -> Any:
             raise ValidationError(
                 f"must be None or a non-empty string of at most {limit} characters",
                 path=f"$.{attribute.name}",
-            )
-
-    return check
-
-
-def _enum(kind: type[enum.Enum]) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            choices = ", ".join(m.name for m in kind)
-            raise ValidationError(
-                f"must be a {kind.__name__} ({choices})", path=f"$.{attribute.name}"
             )
 
     return check
@@ -164,8 +147,8 @@ class Party:
     """
 
     id: PartyId = attrs.field(factory=new_party_id)
-    kind: PartyKind = attrs.field(validator=_enum(PartyKind))
-    name: str = attrs.field(validator=_name, repr=masked(PersonalDataKind.NAME))
+    kind: PartyKind = attrs.field(validator=one_of(PartyKind))
+    name: str = attrs.field(validator=name_of_up_to_200, repr=masked(PersonalDataKind.NAME))
     customer_id: CustomerId | None = None
     lei: str | None = attrs.field(default=None, validator=_optional_lei)
     registration_number: str | None = attrs.field(default=None, validator=_optional_text(40))
@@ -289,11 +272,11 @@ class RelationshipType:
     """
 
     code: str = attrs.field(validator=_type_code)
-    name: str = attrs.field(validator=_name)
+    name: str = attrs.field(validator=name_of_up_to_200)
     local_name: str | None = attrs.field(default=None, validator=_optional_text(40))
-    source_role: str = attrs.field(validator=_name)
-    target_role: str = attrs.field(validator=_name)
-    category: RelationshipCategory = attrs.field(validator=_enum(RelationshipCategory))
+    source_role: str = attrs.field(validator=name_of_up_to_200)
+    target_role: str = attrs.field(validator=name_of_up_to_200)
+    category: RelationshipCategory = attrs.field(validator=one_of(RelationshipCategory))
     symmetric: bool = attrs.field(default=False, validator=_flag)
     ultimate: bool = attrs.field(default=False, validator=_flag)
 

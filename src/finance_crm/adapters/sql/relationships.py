@@ -56,6 +56,7 @@ import sqlalchemy as sa
 
 from finance_crm.adapters._graph_checks import (
     check_day,
+    check_end_events,
     check_end_only,
     check_new_party,
     check_new_relationship,
@@ -64,6 +65,7 @@ from finance_crm.adapters._graph_checks import (
     cycle_refused,
     duplicate_party_key,
     party_conflict,
+    refuse_empty_scope,
     shareholding_excess,
     shareholding_refused,
 )
@@ -94,7 +96,6 @@ from finance_crm.errors import (
     CrmError,
     DuplicateError,
     NotFoundError,
-    PermissionDenied,
     ValidationError,
 )
 from finance_crm.ids import CustomerId, PartyId, RelationshipId
@@ -124,14 +125,6 @@ _BATCH = 1000  # rows per executemany
 GRAPH_LOCK_KEY = 0x6663726D67727068
 
 # -- shared helpers --------------------------------------------------------------------
-
-
-def _refuse_empty_scope(uow: SqlUnitOfWork) -> None:
-    if uow.scope.kind.value == "nothing":
-        raise PermissionDenied(
-            "your access scope is empty: only staff members (or head office and system "
-            "actors) may change the relationship graph"
-        )
 
 
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[list[Any]]:
@@ -277,7 +270,7 @@ class SqlPartyRepository:
         # in-memory adapter adds them one by one.
         for party in batch:
             check_new_party(party)
-            _refuse_empty_scope(uow)
+            refuse_empty_scope(uow.scope)
             assert isinstance(party, Party)
             if party.id in ids:
                 raise DuplicateError("a party with this id is already stored")
@@ -327,7 +320,7 @@ class SqlPartyRepository:
         current = self.find(party.id) if isinstance(party, Party) else None
         check_party_update(current, party, events)
         assert current is not None
-        _refuse_empty_scope(uow)
+        refuse_empty_scope(uow.scope)
         if party.customer_id is not None:
             other = self.find_by_customer(party.customer_id)
             if other is not None and other.id != party.id:
@@ -647,7 +640,7 @@ class SqlRelationshipRepository:
         (the cycle check left to the caller unless ``each_cycle``)."""
         uow = self._uow
         new = check_new_relationship(item, self._types, find_party)
-        _refuse_empty_scope(uow)
+        refuse_empty_scope(uow.scope)
         if new.id in stored_ids:
             raise DuplicateError("a relationship with this id is already stored")
         if new.type.carries_share:
@@ -672,10 +665,8 @@ class SqlRelationshipRepository:
         current = self._find(relationship.id) if isinstance(relationship, Relationship) else None
         check_end_only(current, relationship)
         assert current is not None
-        for event in events:
-            if event.aggregate_id != str(relationship.id):
-                raise ValidationError("an event belongs to another relationship", path="$.events")
-        _refuse_empty_scope(uow)
+        check_end_events(relationship, events)
+        refuse_empty_scope(uow.scope)
         stored = attrs.evolve(relationship, version=relationship.version + 1)
         audit = uow._entity_audit_row(
             "relationship.ended",
