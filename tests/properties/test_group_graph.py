@@ -20,18 +20,16 @@ otherwise. Afterwards the store must
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import importlib
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pendulum
 import pytest
+import sqlalchemy as sa
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +49,8 @@ from finance_crm.model.relationships import (
 from finance_crm.money import Money
 from finance_crm.ports import Store
 from finance_crm.security import Actor
+from finance_crm.services.groups import effective_ownership
+from finance_crm.testing.postgres import skip_or_fail_without_postgres, throwaway_database
 
 TYPES = STANDARD_RELATIONSHIP_TYPES
 OPS = Actor("ho-1", roles=frozenset({"head_office"}))
@@ -365,11 +365,6 @@ def sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sqlite]:
     holder.store.close()
 
 
-def sqlite_has_graph(store: Any) -> bool:
-    with store.unit_of_work(OPS, read_only=True) as uow:
-        return hasattr(uow, "relationships")
-
-
 # -- the property --------------------------------------------------------------------
 
 
@@ -570,20 +565,11 @@ def check(store: Store, example: Example) -> None:
                     Decimal(0),
                 )
                 assert total == expected_total
-                service = effective_ownership_service()
-                if service is not None:
-                    figure = service(uow, owner=pid(b), owned=pid(a), at=at, max_depth=12)
-                    assert figure.share == (total * 100).quantize(Decimal("1E-10"))
-                    assert 0 <= figure.share <= HUNDRED_PERCENT
-                    assert figure.paths == up.paths
-                    assert (figure.cycles_cut, figure.depth_limited) == (up.cycles_cut, 0)
-
-
-def effective_ownership_service() -> Any:
-    with contextlib.suppress(ImportError):
-        groups = importlib.import_module("finance_crm.services.groups")
-        return getattr(groups, "effective_ownership", None)
-    return None
+                figure = effective_ownership(uow, owner=pid(b), owned=pid(a), at=at, max_depth=12)
+                assert figure.share == (total * 100).quantize(Decimal("1E-10"))
+                assert 0 <= figure.share <= HUNDRED_PERCENT
+                assert figure.paths == up.paths
+                assert (figure.cycles_cut, figure.depth_limited) == (up.cycles_cut, 0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -595,7 +581,35 @@ def test_group_graph_in_memory(example: Example) -> None:
 @settings(max_examples=25, deadline=None)
 @given(examples())
 def test_group_graph_on_sqlite(sqlite: Sqlite, example: Example) -> None:
-    store = sqlite.fresh()
-    if not sqlite_has_graph(store):
-        pytest.skip("the SQL adapter has no relationship repository yet")
-    check(store, example)
+    check(sqlite.fresh(), example)
+
+
+class Postgres:
+    """One throwaway PostgreSQL database for the module, emptied before each example."""
+
+    def __init__(self, url: str) -> None:
+        from finance_crm.adapters.sql import SqlStore
+
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        self.store = SqlStore(self.engine)
+        self.store.upgrade_schema()
+
+    def fresh(self) -> Store:
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("TRUNCATE crm_relationship, crm_party, crm_outbox")
+        return self.store
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    admin_url = skip_or_fail_without_postgres()
+    with throwaway_database(admin_url, prefix="finance_crm_graph_props") as url:
+        holder = Postgres(url)
+        yield holder
+        holder.engine.dispose()
+
+
+@settings(max_examples=20, deadline=None)
+@given(examples())
+def test_group_graph_on_postgresql(postgres: Postgres, example: Example) -> None:
+    check(postgres.fresh(), example)
