@@ -127,10 +127,9 @@ def relate(
     reference: str | None = None,
 ) -> Relationship:
     """Record that ``source`` stands in relationship ``type`` to ``target`` from
-    ``valid_from`` (a type code such as ``"shareholding"`` or a registered type).
-
-    >>> # relate(uow, "shareholding", parent.id, subsidiary.id,
-    >>> #        valid_from=date(2024, 1, 1), share=Decimal("60"))
+    ``valid_from`` (a type code such as ``"shareholding"`` or a registered type), e.g.
+    ``relate(uow, "shareholding", parent.id, subsidiary.id, valid_from=date(2024, 1, 1),
+    share=Decimal("60"))``.
 
     :raises ~finance_crm.errors.ValidationError: unknown type, bad share or dates.
     :raises ~finance_crm.errors.NotFoundError: either party is not in the graph.
