@@ -66,3 +66,9 @@ nitpicky = False
 html_theme = "furo"
 html_title = f"finance_crm {release}"
 html_static_path: list[str] = []
+
+# A type hint naming the builtin ``type`` (``type[T]``) is cross-referenced like any name;
+# several documented classes have an attribute called ``type`` (an identity document's,
+# a relationship's), so Sphinx found many targets and warned that the reference is
+# ambiguous. It only ever means the builtin: let ambiguous references render as text.
+suppress_warnings = ["ref.python"]

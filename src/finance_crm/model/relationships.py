@@ -214,16 +214,16 @@ class RelationshipCategory(enum.Enum):
     ====================  =====================  ======  =======  =====  ======
     category              example                group   acyclic  share  amount
     ====================  =====================  ======  =======  =====  ======
-    OWNERSHIP             shareholding 持股        no      no       yes    no
-    CONTROL               actual control 实控      yes     yes      no     no
-    CONSOLIDATION         parent 母公司            yes     yes      no     no
-    OFFICER               legal representative    no      no       no     no
-    FAMILY                family member 家庭成员    no      no       no     no
-    FAMILY_ENTERPRISE     family enterprise       no      no       no     no
-    GUARANTEE             guarantee 担保           no      no       no     yes
-    SUPPLY_CHAIN          supplier 上下游          no      no       no     no
-    FUND_MANAGEMENT       fund managed by         no      no       no     no
-    OTHER                 anything else           no      no       no     no
+    OWNERSHIP             shareholding           no      no       yes    no
+    CONTROL               actual control         yes     yes      no     no
+    CONSOLIDATION         parent company         yes     yes      no     no
+    OFFICER               legal representative   no      no       no     no
+    FAMILY                family member          no      no       no     no
+    FAMILY_ENTERPRISE     family enterprise      no      no       no     no
+    GUARANTEE             guarantee              no      no       no     yes
+    SUPPLY_CHAIN          supplier               no      no       no     no
+    FUND_MANAGEMENT       fund managed by        no      no       no     no
+    OTHER                 anything else          no      no       no     no
     ====================  =====================  ======  =======  =====  ======
 
     *group*: the link makes its two ends members of one group (the closure over
