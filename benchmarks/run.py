@@ -22,7 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmark module
 
 from _common import emit
 
-BENCHMARKS = ("customer_import", "customer_get", "handover", "scoped_list", "group_resolve")
+BENCHMARKS = (
+    "customer_import",
+    "customer_get",
+    "handover",
+    "scoped_list",
+    "group_resolve",
+    "balance_feed",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

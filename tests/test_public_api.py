@@ -33,6 +33,8 @@ PUBLIC_MODULES = [
     "finance_crm.rules.groups",
     "finance_crm.services.groups",
     "finance_crm.services.gleif_import",
+    "finance_crm.model.accounts",
+    "finance_crm.services.balances",
     "finance_crm.adapters.memory",
     "finance_crm.adapters.sql",
     "finance_crm.services.customer_import",

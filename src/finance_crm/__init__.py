@@ -47,6 +47,7 @@ from finance_crm.errors import (
     ValidationError,
 )
 from finance_crm.ids import (
+    AccountId,
     CustomerId,
     EventId,
     OrgUnitCode,
@@ -55,6 +56,7 @@ from finance_crm.ids import (
     StaffId,
     new_customer_id,
 )
+from finance_crm.model.accounts import Account, AccountKind, DailyBalance
 from finance_crm.model.assignments import (
     AssignedManager,
     Assignment,
@@ -146,6 +148,14 @@ from finance_crm.security import (
     Unmasked,
 )
 from finance_crm.serialization import make_converter
+from finance_crm.services.balances import (
+    BalanceFeedReport,
+    BalanceRow,
+    aum_on,
+    average_daily_aum,
+    load_balances,
+    quarter_of,
+)
 from finance_crm.services.customer_import import (
     FlatCustomerRows,
     ImportMode,
@@ -203,6 +213,9 @@ __all__ = [
     "DEFAULT_MASKING",
     "STANDARD_RELATIONSHIP_TYPES",
     "AccessScope",
+    "Account",
+    "AccountId",
+    "AccountKind",
     "ActingManager",
     "Actor",
     "Address",
@@ -213,6 +226,8 @@ __all__ = [
     "AssignmentRecord",
     "AuditEntry",
     "AuthenticationDataRefused",
+    "BalanceFeedReport",
+    "BalanceRow",
     "BusinessCalendar",
     "BusinessRuleViolation",
     "Channel",
@@ -230,6 +245,7 @@ __all__ = [
     "CustomerOrder",
     "CustomerPage",
     "CustomerSummary",
+    "DailyBalance",
     "Direction",
     "DuplicateError",
     "EffectiveOwnership",
@@ -320,6 +336,8 @@ __all__ = [
     "add_business_days",
     "assign_managers",
     "assignment_history",
+    "aum_on",
+    "average_daily_aum",
     "book_report",
     "business_date",
     "business_days_between",
@@ -339,6 +357,7 @@ __all__ = [
     "household",
     "import_customers",
     "import_gleif",
+    "load_balances",
     "make_converter",
     "manager_on",
     "new_customer_id",
@@ -346,6 +365,7 @@ __all__ = [
     "party_for_customer",
     "party_names",
     "previous_business_day",
+    "quarter_of",
     "reason_report",
     "reassign_many",
     "register_party",

@@ -14,12 +14,14 @@ import uuid
 from typing import NewType, TypeAlias
 
 __all__ = [
+    "AccountId",
     "CustomerId",
     "EventId",
     "OrgUnitCode",
     "PartyId",
     "RelationshipId",
     "StaffId",
+    "new_account_id",
     "new_customer_id",
     "new_event_id",
     "new_party_id",
@@ -28,6 +30,8 @@ __all__ = [
 ]
 
 CustomerId = NewType("CustomerId", uuid.UUID)
+# An account or holding fed from a core system (its own number is Account.account_number).
+AccountId = NewType("AccountId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
 # A party of the relationship graph (集团关系): a company or person, customer or not.
 PartyId = NewType("PartyId", uuid.UUID)
@@ -86,3 +90,7 @@ def new_party_id() -> PartyId:
 
 def new_relationship_id() -> RelationshipId:
     return RelationshipId(new_uuid7())
+
+
+def new_account_id() -> AccountId:
+    return AccountId(new_uuid7())

@@ -23,7 +23,16 @@ import attrs
 
 from finance_crm.access import AccessScope
 from finance_crm.clock import Clock
-from finance_crm.ids import CustomerId, EventId, OrgUnitCode, PartyId, RelationshipId, StaffId
+from finance_crm.ids import (
+    AccountId,
+    CustomerId,
+    EventId,
+    OrgUnitCode,
+    PartyId,
+    RelationshipId,
+    StaffId,
+)
+from finance_crm.model.accounts import Account, DailyBalance
 from finance_crm.model.assignments import Assignment, AssignmentRecord, ManagerRole
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
@@ -41,9 +50,11 @@ from finance_crm.model.relationships import (
 from finance_crm.security import Actor, MaskingRule
 
 __all__ = [
+    "AccountRepository",
     "AssignmentRepository",
     "AuditEntry",
     "AuditTrail",
+    "BalanceRepository",
     "CustomerOrder",
     "CustomerPage",
     "CustomerRepository",
@@ -406,6 +417,65 @@ class RelationshipRepository(Protocol):
         through it) of at most ``max_length`` relationships."""
 
 
+class AccountRepository(Protocol):
+    """Customers' accounts and holdings, as core systems feed them (a read model).
+
+    An account number is unique (DuplicateError); the customer must exist. Writes are
+    audited (the account number masked) and refused when the actor's scope is empty.
+    """
+
+    def add(self, account: Account) -> None:
+        """Store a new account (version 0; stored as version 1)."""
+
+    def add_many(self, accounts: Sequence[Account]) -> None:
+        """Store many new accounts; all or nothing."""
+
+    def get(self, account_id: AccountId) -> Account:
+        """The account, or NotFoundError."""
+
+    def find_by_number(self, account_number: str) -> Account | None:
+        """The account with this core-system number, if any."""
+
+    def of_customer(self, customer_id: CustomerId) -> list[Account]:
+        """The customer's accounts (open and closed), ordered by account number."""
+
+    def update(self, account: Account) -> Account:
+        """Store a changed account (a closing date, a product code); version-checked."""
+
+    def count(self) -> int:
+        """How many accounts are stored."""
+
+
+class BalanceRepository(Protocol):
+    """End-of-day balances, one per account and business day, stored as exact integer
+    minor units of the account's currency. Feeds write them in bulk (see
+    :func:`finance_crm.services.balances.load_balances`)."""
+
+    def resolve(self, account_numbers: Collection[str]) -> dict[str, tuple[AccountId, str]]:
+        """The id and currency of each of ``account_numbers`` that is stored."""
+
+    def clear_day(self, day: datetime.date) -> int:
+        """Remove every balance of ``day`` (a feed replaces a whole day); how many."""
+
+    def write(self, rows: Sequence[tuple[AccountId, datetime.date, int]]) -> None:
+        """Store ``(account, day, minor units)`` rows in as few statements as the backend
+        allows. DuplicateError, with none of ``rows`` stored, if any (account, day)
+        is already stored."""
+
+    def record_feed(self, day: datetime.date, *, replaced: int, loaded: int) -> None:
+        """Audit one day's load: how many balances it replaced and loaded."""
+
+    def of_accounts(
+        self, account_ids: Collection[AccountId], start: datetime.date, end: datetime.date
+    ) -> list[DailyBalance]:
+        """The balances of ``account_ids`` from ``start`` to ``end`` (inclusive), plus
+        each account's last balance before ``start`` (to carry into the period),
+        ordered by account then day."""
+
+    def count(self) -> int:
+        """How many balances are stored."""
+
+
 class AuditTrail(Protocol):
     """The read side of the append-only audit log."""
 
@@ -451,6 +521,12 @@ class UnitOfWork(Protocol):
     @property
     def relationship_types(self) -> RelationshipTypes:
         """The relationship types the store knows (a code outside them is refused)."""
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def balances(self) -> BalanceRepository: ...
 
     @property
     def audit(self) -> AuditTrail: ...

@@ -6,13 +6,19 @@ import pytest
 import sqlalchemy as sa
 
 from finance_crm.adapters.sql import SqlStore
-from finance_crm.testing import GroupStoreContract, ManagerStoreContract, StoreContract
+from finance_crm.testing import (
+    AccountStoreContract,
+    GroupStoreContract,
+    ManagerStoreContract,
+    StoreContract,
+)
 from finance_crm.testing.postgres import skip_or_fail_without_postgres, throwaway_database
 
 TABLES = (
     "crm_relationship, crm_party, "
     "crm_outbox, crm_audit_log, crm_assignment_history, crm_assignment_member, crm_assignment, "
-    "crm_staff_leave, crm_staff, crm_org_unit, crm_customer_document, crm_customer"
+    "crm_staff_leave, crm_staff, crm_org_unit, crm_customer_document, crm_balance, crm_account, "
+    "crm_customer"
 )
 
 
@@ -43,6 +49,14 @@ class TestPostgresqlManagers(ManagerStoreContract):
 
 
 class TestPostgresqlGroups(GroupStoreContract):
+    @pytest.fixture
+    def store(self, postgres_engine: sa.Engine) -> SqlStore:
+        with postgres_engine.begin() as connection:
+            connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY")
+        return SqlStore(postgres_engine)
+
+
+class TestPostgresqlAccounts(AccountStoreContract):
     @pytest.fixture
     def store(self, postgres_engine: sa.Engine) -> SqlStore:
         with postgres_engine.begin() as connection:

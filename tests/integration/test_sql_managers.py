@@ -68,7 +68,8 @@ T0 = pendulum.datetime(2025, 6, 2, 1, tz="UTC")  # 09:00 in Shanghai, a Monday
 DAY = datetime.timedelta(days=1)
 NOW = T0 + 60 * DAY
 TABLES = (
-    "crm_outbox, crm_audit_log, crm_assignment_history, crm_assignment_member, crm_assignment, "
+    "crm_balance, crm_account, crm_relationship, crm_party, crm_outbox, crm_audit_log, "
+    "crm_assignment_history, crm_assignment_member, crm_assignment, "
     "crm_staff_leave, crm_staff, crm_org_unit, crm_customer_document, crm_customer"
 )
 

@@ -10,6 +10,7 @@ serialised at commit with optimistic version checks.
 from __future__ import annotations
 
 import copy
+import datetime
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import attrs
 
 from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.adapters._checks import check_customer, check_update
+from finance_crm.adapters._memory_accounts import MemoryAccounts, MemoryBalances
 from finance_crm.adapters._memory_groups import MemoryParties, MemoryRelationships
 from finance_crm.adapters._memory_managers import (
     HistoryRow,
@@ -36,7 +38,16 @@ from finance_crm.errors import (
     PermissionDenied,
     ValidationError,
 )
-from finance_crm.ids import CustomerId, EventId, OrgUnitCode, PartyId, RelationshipId, StaffId
+from finance_crm.ids import (
+    AccountId,
+    CustomerId,
+    EventId,
+    OrgUnitCode,
+    PartyId,
+    RelationshipId,
+    StaffId,
+)
+from finance_crm.model.accounts import Account
 from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
@@ -86,6 +97,10 @@ class _State:
     edges_in: dict[PartyId, set[RelationshipId]] = attrs.field(factory=dict)
     # Moves on with every commit that wrote relationships (see _memory_groups).
     graph_version: int = 0
+    accounts: dict[AccountId, Account] = attrs.field(factory=dict)
+    account_numbers: dict[str, AccountId] = attrs.field(factory=dict)
+    # (account, day) -> end-of-day balance in minor units
+    balances: dict[tuple[AccountId, datetime.date], int] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -113,6 +128,10 @@ class _Pending:
     edges_in: dict[PartyId, tuple[RelationshipId, ...]] = attrs.field(factory=dict)
     # The store's graph version when this unit of work first wrote a relationship.
     graph_base: int | None = None
+    accounts: dict[AccountId, tuple[int | None, Account]] = attrs.field(factory=dict)
+    balances: dict[tuple[AccountId, datetime.date], int] = attrs.field(factory=dict)
+    # Days whose stored balances this unit of work replaces (a frozenset: see copy()).
+    cleared_days: frozenset[datetime.date] = frozenset()
 
     def copy(self) -> _Pending:
         return _Pending(
@@ -405,6 +424,8 @@ class InMemoryUnitOfWork:
         self.assignments = MemoryAssignments(self)
         self.parties = MemoryParties(self)
         self.relationships = MemoryRelationships(self)
+        self.accounts = MemoryAccounts(self)
+        self.balances = MemoryBalances(self)
         self.audit = _Audit(self)
         self.outbox = _Outbox(self)
 
@@ -524,6 +545,14 @@ class InMemoryUnitOfWork:
             _check_versions(state.assignments, pending.assignments, "customer's managers")
             _check_versions(state.parties, pending.parties, "party")
             _check_versions(state.relationships, pending.relationships, "relationship")
+            _check_versions(state.accounts, pending.accounts, "account")
+            for _, account in pending.accounts.values():
+                holder = state.account_numbers.get(account.account_number)
+                if holder is not None and holder != account.id and holder not in pending.accounts:
+                    raise DuplicateError(
+                        "another unit of work added an account with this number first; "
+                        "nothing was written"
+                    )
             if pending.graph_base is not None and pending.graph_base != state.graph_version:
                 raise ConflictError(
                     "another unit of work changed the relationship graph first; nothing was "
@@ -563,6 +592,13 @@ class InMemoryUnitOfWork:
             state.assignments.update((k, v) for k, (_, v) in pending.assignments.items())
             state.history.update(pending.history)
             _commit_graph(state, pending)
+            for account_id, (_, account) in pending.accounts.items():
+                state.accounts[account_id] = account
+                state.account_numbers[account.account_number] = account_id
+            if pending.cleared_days:
+                for day_key in [k for k in state.balances if k[1] in pending.cleared_days]:
+                    del state.balances[day_key]
+            state.balances.update(pending.balances)
             state.audit.extend(pending.audit)
             state.outbox.extend(pending.outbox)
             state.published |= pending.published

@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from finance_crm._json import dumps, loads
 from finance_crm.adapters.sql.types import sqlite_datetime
 from finance_crm.errors import StorageError, ValidationError
-from finance_crm.ids import CustomerId, OrgUnitCode, PartyId, RelationshipId, StaffId
+from finance_crm.ids import AccountId, CustomerId, OrgUnitCode, PartyId, RelationshipId, StaffId
+from finance_crm.model.accounts import Account, AccountKind
 from finance_crm.model.assignments import (
     AssignedManager,
     Assignment,
@@ -59,13 +60,16 @@ from finance_crm.money import ISO_4217, Money
 from finance_crm.serialization import WireConverter
 
 __all__ = [
+    "ACCOUNT_COLUMNS",
     "ASSIGNMENT_COLUMNS",
+    "BALANCE_COLUMNS",
     "COLUMN_FIELDS",
     "HISTORY_COLUMNS",
     "MEMBER_COLUMNS",
     "PARTY_COLUMNS",
     "RELATIONSHIP_COLUMNS",
     "RowCodec",
+    "account_from_row",
     "as_uuid",
     "assignment_from_rows",
     "customer_from_row",
@@ -246,6 +250,20 @@ class RowCodec:
             row["registration_number"],
             row["country"],
             row["version"],
+        )
+
+    def account(self, account: Account) -> tuple[Any, ...]:
+        """An account as a tuple in ``ACCOUNT_COLUMNS`` order."""
+        return (
+            self.uuid(account.id),
+            self.uuid(account.customer_id),
+            account.account_number,
+            account.kind.value,
+            account.currency,
+            self.date(plain_date(account.opened_on)),
+            None if account.closed_on is None else self.date(plain_date(account.closed_on)),
+            account.product_code,
+            account.version,
         )
 
     def relationship(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -611,5 +629,37 @@ def relationship_from_row(
         share=None if share is None else share_from_millionths(share),
         amount=None if minor is None else Money.from_minor_units(int(minor), row["currency"]),
         reference=row["reference"],
+        version=row["version"],
+    )
+
+
+# -- accounts and balances -------------------------------------------------------------
+
+ACCOUNT_COLUMNS = (
+    "id",
+    "customer_id",
+    "account_number",
+    "kind",
+    "currency",
+    "opened_on",
+    "closed_on",
+    "product_code",
+    "version",
+)
+BALANCE_COLUMNS = ("account_id", "day", "balance_minor")
+
+
+def account_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Account:
+    """Rebuild an account from its ``crm_account`` row; the validators run again."""
+    closed = row["closed_on"]
+    return Account(
+        id=AccountId(as_uuid(row["id"])),
+        customer_id=CustomerId(as_uuid(row["customer_id"])),
+        account_number=row["account_number"],
+        kind=AccountKind(row["kind"]),
+        currency=row["currency"],
+        opened_on=_day(row["opened_on"]),
+        closed_on=None if closed is None else _day(closed),
+        product_code=row["product_code"],
         version=row["version"],
     )

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.adapters.memory import check_registry
+from finance_crm.adapters.sql.accounts import SqlAccountRepository, SqlBalanceRepository
 from finance_crm.adapters.sql.assignments import SqlAssignmentRepository
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.organization import SqlOrganizationRepository
@@ -271,6 +272,8 @@ class SqlUnitOfWork:
         self.assignments = SqlAssignmentRepository(self)
         self.parties = SqlPartyRepository(self)
         self.relationships = SqlRelationshipRepository(self)
+        self.accounts = SqlAccountRepository(self)
+        self.balances = SqlBalanceRepository(self)
         self.audit = SqlAuditTrail(self)
         self.outbox = SqlOutbox(self)
         placeholder = self._codec.placeholder

@@ -13,10 +13,12 @@ from finance_crm.adapters.sql.types import JSON_DOCUMENT, UtcDateTime
 __all__ = [
     "CODE",
     "UNIT_PATH",
+    "accounts",
     "assignment_history",
     "assignment_members",
     "assignments",
     "audit_log",
+    "balances",
     "customer_documents",
     "customers",
     "metadata",
@@ -270,4 +272,46 @@ relationships = sa.Table(
         "id",
         "share_millionths",
     ),
+)
+
+# -- accounts and end-of-day balances (账户, 日终余额) ---------------------------------------
+
+# An account or holding as a core system feeds it. The account number compares byte-wise
+# ("C" on PostgreSQL) so a customer's accounts sort the same on every backend.
+accounts = sa.Table(
+    "crm_account",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column(
+        "customer_id", sa.Uuid(), sa.ForeignKey("crm_customer.id"), nullable=False, index=True
+    ),
+    sa.Column("account_number", CODE, nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("opened_on", sa.Date(), nullable=False),
+    sa.Column("closed_on", sa.Date(), nullable=True),
+    sa.Column("product_code", sa.String(40), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=False),
+)
+
+# One end-of-day balance per account and day, in integer minor units of the account's
+# currency (exact sums in SQL on every backend; BIGINT: 18 digits). An account's days are
+# one range of the primary key (AUM, the period average); on SQLite the table is that
+# b-tree itself (WITHOUT ROWID: a feed loaded 12% faster, a day was deleted 2.4x and
+# ranges read 4x faster than with a rowid table, in half the space).
+# No foreign key to crm_account: checking it per row halved the rate of COPY on
+# PostgreSQL and cost SQLite a third, while every row a feed writes carries an id that
+# resolve() has just read in the same transaction, and accounts are never deleted.
+# The index on day serves clear_day(), which every feed calls once per day it loads:
+# without it each call scans the whole history. It cost 9% (PostgreSQL) to 25% (SQLite)
+# of the load rate, which the scan exceeds once the table holds more than 11 (PostgreSQL)
+# or 21 (SQLite) days of history; a quarter (for the quarter's average) is 90.
+balances = sa.Table(
+    "crm_balance",
+    metadata,
+    sa.Column("account_id", sa.Uuid(), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("balance_minor", sa.BigInteger(), nullable=False),
+    sa.Index("ix_crm_balance_day", "day"),
+    sqlite_with_rowid=False,
 )
