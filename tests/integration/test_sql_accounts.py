@@ -479,7 +479,7 @@ class TestAmounts:
 
 
 class TestResolve:
-    def test_resolve_is_one_query_per_thousand_numbers(
+    def test_resolve_is_one_query_per_5000_numbers(
         self, store: SqlStore, booked: list[Account], statements: Statements
     ) -> None:
         numbers = [a.account_number for a in booked]
@@ -489,7 +489,7 @@ class TestResolve:
             assert len(statements.data()) == 1
             assert found == {a.account_number: (a.id, a.currency) for a in booked}
             with statements:
-                many = uow.balances.resolve([f"N{i}" for i in range(2500)] + numbers[:1])
+                many = uow.balances.resolve([f"N{i}" for i in range(10_000)] + numbers[:1])
             assert len(statements.data()) == 3
             assert many == {numbers[0]: (booked[0].id, booked[0].currency)}
 

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import orjson
 import sqlalchemy as sa
 
 from finance_crm.adapters._account_checks import (
@@ -52,6 +53,7 @@ from finance_crm.adapters.sql.rows import (
     BALANCE_COLUMNS,
     account_from_row,
     as_uuid,
+    chunks,
     insert_sql,
     plain_date,
 )
@@ -74,16 +76,15 @@ if TYPE_CHECKING:
 __all__ = ["SqlAccountRepository", "SqlBalanceRepository"]
 
 _IN_CHUNK = 500  # ids per IN (...) list
-_NUMBER_CHUNK = 1000  # account numbers per IN (...) list in resolve()
-_BATCH = 1000  # accounts per executemany
+_NUMBER_CHUNK = 5000  # account numbers per lookup in resolve()
+_RESOLVE_SQLITE = (
+    "SELECT account_number, id, currency FROM crm_account "
+    "WHERE account_number IN (SELECT value FROM json_each(?))"
+)
+_RESOLVE_PG = "SELECT account_number, id, currency FROM crm_account WHERE account_number = ANY(%s)"
 _COPY = "COPY crm_balance (account_id, day, balance_minor) FROM STDIN"
 _TOO_LARGE = "a balance is too large to store (at most 18 digits of minor units)"
 _ROW_TYPES = "balances are written as (AccountId, datetime.date, int minor units) rows"
-
-
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
@@ -213,7 +214,7 @@ class SqlAccountRepository:
 
     def _stored(self, statement: sa.Select[Any], keys: set[Any]) -> set[Any]:
         found: set[Any] = set()
-        for chunk in _chunks(sorted(keys)):
+        for chunk in chunks(sorted(keys), _IN_CHUNK):
             found.update(row[0] for row in _tuples(self._uow, statement, ids=chunk))
         return found
 
@@ -247,18 +248,14 @@ class SqlAccountRepository:
             )
             for a in stored
         ]
-        sql = insert_sql("crm_account", ACCOUNT_COLUMNS, codec.placeholder)
-        try:
-            with uow.savepoint() if single else uow._all_or_nothing(), mapped_errors():
-                connection = uow.connection
-                for chunk in _chunks(rows, _BATCH):
-                    connection.exec_driver_sql(sql, chunk)
-                uow._write_audit_rows(audit)
-        except DuplicateError:  # another unit of work stored the same number meanwhile
-            raise DuplicateError(
-                "another unit of work added an account with this number or id meanwhile; "
-                "look it up with find_by_number()"
-            ) from None
+        uow._insert_audited(
+            insert_sql("crm_account", ACCOUNT_COLUMNS, codec.placeholder),
+            rows,
+            audit,
+            single=single,
+            taken="another unit of work added an account with this number or id meanwhile; "
+            "look it up with find_by_number()",
+        )
 
     def update(self, account: Account) -> Account:
         uow = self._uow
@@ -350,9 +347,18 @@ class SqlBalanceRepository:
     def resolve(self, account_numbers: Collection[str]) -> dict[str, tuple[AccountId, str]]:
         wanted = sorted({n for n in account_numbers if isinstance(n, str)})
         found: dict[str, tuple[AccountId, str]] = {}
-        for chunk in _chunks(wanted, _NUMBER_CHUNK):
-            for number, account_id, code in _tuples(self._uow, _NUMBERS_IN, ids=chunk):
-                found[number] = (AccountId(as_uuid(account_id)), code)
+        # A feed resolves every row's account: the statement is sent as driver SQL
+        # with the numbers as ONE parameter (a JSON array on SQLite, an array on
+        # PostgreSQL), so it is neither compiled nor re-parsed per call, and a fixed
+        # text lets psycopg prepare it; SQLAlchemy's IN list of 1,000 parameters cost
+        # more than the lookups themselves.
+        sql = _RESOLVE_SQLITE if self._uow._store.dialect_name == "sqlite" else _RESOLVE_PG
+        connection = self._uow.connection
+        with mapped_errors():
+            for chunk in chunks(wanted, _NUMBER_CHUNK):
+                param = orjson.dumps(chunk).decode() if sql is _RESOLVE_SQLITE else chunk
+                for number, account_id, code in connection.exec_driver_sql(sql, (param,)):
+                    found[number] = (AccountId(as_uuid(account_id)), code)
         return found
 
     def of_accounts(
@@ -365,7 +371,7 @@ class SqlBalanceRepository:
             raise NotFoundError("no account with this id")
         found: list[DailyBalance] = []
         seen: set[uuid.UUID] = set()
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted, _IN_CHUNK):
             rows = _tuples(self._uow, _OF_ACCOUNTS, ids=chunk, start=start, end=end)
             for account_id, code, day, minor_units in rows:
                 seen.add(account_id)

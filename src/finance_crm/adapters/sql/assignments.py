@@ -36,6 +36,7 @@ from finance_crm.adapters.sql.rows import (
     HISTORY_COLUMNS,
     MEMBER_COLUMNS,
     assignment_from_rows,
+    chunks,
     insert_sql,
     managers_wire,
     record_from_row,
@@ -113,11 +114,6 @@ def _customer_id(value: object) -> CustomerId:
     return CustomerId(value)
 
 
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
 def _group(rows: Iterable[sa.RowMapping]) -> dict[CustomerId, Assignment]:
     """Head+member rows (one per manager) as assignments, in the rows' customer order."""
     heads: dict[Any, sa.RowMapping] = {}
@@ -187,7 +183,7 @@ class SqlAssignmentRepository:
         if scoped:
             statement = self._scoped(statement, assignments.c.customer_id)
         found: dict[CustomerId, Assignment] = {}
-        for chunk in _chunks(customer_ids):
+        for chunk in chunks(customer_ids, _IN_CHUNK):
             found.update(_group(self._rows(statement, ids=chunk)))
         if remember:
             self._remember(found.values())
@@ -217,7 +213,7 @@ class SqlAssignmentRepository:
             statement = _STAFF_WITH_PATH
             if not uow.read_only and uow._store.dialect_name == "postgresql":
                 statement = statement.with_for_update(read=True, of=staff)
-            for chunk in _chunks(missing):
+            for chunk in chunks(missing, _IN_CHUNK):
                 rows = self._rows(statement, ids=chunk)
                 leaves: dict[str, list[sa.RowMapping]] = {}
                 if rows:
@@ -312,7 +308,7 @@ class SqlAssignmentRepository:
             raise ValidationError("a staff id is the staff member's code", path="$.staff_ids")
         sizes = dict.fromkeys(ids, 0)
         statement = statement.where(m.c.staff_id.in_(sa.bindparam("ids", expanding=True)))
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, _IN_CHUNK):
             for row in self._rows(statement, ids=chunk):
                 sizes[row["staff_id"]] = int(row["n"])
         return sizes
@@ -453,7 +449,7 @@ class SqlAssignmentRepository:
                     self.update_many([(assignment, events)])
             return
         writer = _BatchWriter(uow)
-        for chunk in _chunks(batch, _BATCH):
+        for chunk in chunks(batch, _BATCH):
             self._check_chunk(chunk, writer)
         with uow._all_or_nothing(), mapped_errors():
             writer.write(self, uow.connection)

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -82,6 +82,7 @@ from finance_crm.adapters.sql.rows import (
     PARTY_COLUMNS,
     RELATIONSHIP_COLUMNS,
     as_uuid,
+    chunks,
     insert_sql,
     party_from_row,
     party_to_row,
@@ -125,11 +126,6 @@ _BATCH = 1000  # rows per executemany
 GRAPH_LOCK_KEY = 0x6663726D67727068
 
 # -- shared helpers --------------------------------------------------------------------
-
-
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
@@ -196,7 +192,7 @@ class SqlPartyRepository:
     def get_many(self, party_ids: Collection[PartyId]) -> dict[PartyId, Party]:
         ids = list(dict.fromkeys(i for i in party_ids if isinstance(i, uuid.UUID)))
         found: dict[PartyId, Party] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, _IN_CHUNK):
             for row in _rows(self._uow, _PARTIES_IN, ids=chunk):
                 party = party_from_row(row)
                 found[party.id] = party
@@ -215,7 +211,7 @@ class SqlPartyRepository:
     def ids_by_lei(self, leis: Collection[str]) -> dict[str, PartyId]:
         wanted = sorted({lei for lei in leis if isinstance(lei, str)})
         found: dict[str, PartyId] = {}
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted, _IN_CHUNK):
             for row in _rows(self._uow, _IDS_BY_LEI, ids=chunk):
                 found[row["lei"]] = PartyId(as_uuid(row["id"]))
         return found
@@ -247,7 +243,7 @@ class SqlPartyRepository:
             (_IDS_BY_LEI, sorted({p.lei for p in batch if p.lei is not None})),
         ]
         for statement, keys in lookups:
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys, _IN_CHUNK):
                 for row in _rows(uow, statement, ids=chunk):
                     ids.add(as_uuid(row["id"]))
                     if row["customer_id"] is not None:
@@ -300,19 +296,15 @@ class SqlPartyRepository:
                 for p in stored
             ]
         )
-        sql = insert_sql("crm_party", PARTY_COLUMNS, codec.placeholder)
-        try:
-            with uow.savepoint() if single else uow._all_or_nothing(), mapped_errors():
-                connection = uow.connection
-                for chunk in _chunks(rows, _BATCH):
-                    connection.exec_driver_sql(sql, chunk)
-                uow._write_audit_rows(audit)
-                uow._write_event_rows(events)
-        except DuplicateError:  # another unit of work stored the same key meanwhile
-            raise DuplicateError(
-                "another unit of work stored a party with the same id, customer or LEI "
-                "meanwhile; look it up with find_by_customer() or find_by_lei()"
-            ) from None
+        uow._insert_audited(
+            insert_sql("crm_party", PARTY_COLUMNS, codec.placeholder),
+            rows,
+            audit,
+            events,
+            single=single,
+            taken="another unit of work stored a party with the same id, customer or LEI "
+            "meanwhile; look it up with find_by_customer() or find_by_lei()",
+        )
 
     def update(self, party: Party, events: Sequence[DomainEvent] = ()) -> Party:
         uow = self._uow
@@ -527,7 +519,7 @@ class SqlRelationshipRepository:
         """The stored ownership links into each of ``targets`` (all dates)."""
         codes = sorted(self._types.codes(RelationshipCategory.OWNERSHIP))
         found: dict[PartyId, list[Relationship]] = {t: [] for t in targets}
-        for chunk in _chunks(sorted(targets)):
+        for chunk in chunks(sorted(targets), _IN_CHUNK):
             for row in _rows(self._uow, _HOLDINGS_IN, ids=chunk, types=codes):
                 holding = relationship_from_row(row, self._types)
                 found[holding.target].append(holding)
@@ -575,7 +567,7 @@ class SqlRelationshipRepository:
         if valid:
             known = uow.parties.get_many({p for r in valid for p in (r.source, r.target)})
         if valid and not empty:
-            for chunk in _chunks(sorted({r.id for r in valid})):
+            for chunk in chunks(sorted({r.id for r in valid}), _IN_CHUNK):
                 for row in _rows(uow, _RELATIONSHIP_IDS_IN, ids=chunk):
                     stored_ids.add(as_uuid(row["id"]))
             holdings = self._holdings({r.target for r in valid if r.type.carries_share})
@@ -615,7 +607,7 @@ class SqlRelationshipRepository:
                     self._check(item, known.get, ids, held, writer, each_cycle=False)
                 writer.flush()
                 new = [r.id for r in writer.stored if r.type.acyclic]
-                for chunk in _chunks(new):
+                for chunk in chunks(new, _IN_CHUNK):
                     if _rows(self._uow, cycles_sql(self._dialect), ids=chunk, types=self._acyclic):
                         raise _Retry
         except (CrmError, _Retry):
@@ -731,7 +723,7 @@ class _RelationshipWriter:
         if self._rows:
             with mapped_errors():
                 connection = self._uow.connection
-                for chunk in _chunks(self._rows, _BATCH):
+                for chunk in chunks(self._rows, _BATCH):
                     connection.exec_driver_sql(self._sql, chunk)
             self._rows = []
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +72,7 @@ __all__ = [
     "account_from_row",
     "as_uuid",
     "assignment_from_rows",
+    "chunks",
     "customer_from_row",
     "customer_to_row",
     "insert_sql",
@@ -663,3 +664,9 @@ def account_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Account:
         product_code=row["product_code"],
         version=row["version"],
     )
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size`` (IN lists, executemany batches)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

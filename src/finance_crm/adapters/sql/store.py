@@ -45,7 +45,13 @@ from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCode
 from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema
 from finance_crm.adapters.sql.scopes import staff_share
 from finance_crm.clock import DEFAULT_TIMEZONE, Clock, SystemClock, business_date
-from finance_crm.errors import ConflictError, SchemaNotReady, StorageError, ValidationError
+from finance_crm.errors import (
+    ConflictError,
+    DuplicateError,
+    SchemaNotReady,
+    StorageError,
+    ValidationError,
+)
 from finance_crm.ids import CustomerId, StaffId
 from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
@@ -62,6 +68,7 @@ Bind = sa.Engine | sa.Connection | Session | sessionmaker[Session]
 
 _FOREIGN_KEYS_ON = "finance_crm.sqlite_foreign_keys_on"
 _STAFF_SHARE_SECONDS = 300.0
+_INSERT_BATCH = 1000  # rows per executemany
 _EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 # An actor id that cannot be a staff code (e.g. "system:nightly") needs no staff lookup.
 _STAFF_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
@@ -562,6 +569,28 @@ class SqlUnitOfWork:
             entity_version,
             codec.json(changes),
         )
+
+    def _insert_audited(
+        self,
+        sql: str,
+        rows: Sequence[tuple[Any, ...]],
+        audit: Sequence[tuple[Any, ...]],
+        events: Sequence[tuple[Any, ...]] = (),
+        *,
+        single: bool,
+        taken: str,
+    ) -> None:
+        """New rows (``executemany`` 1,000 at a time) with their audit and outbox rows,
+        all or nothing: a lone add in a savepoint, a bulk one in ``_all_or_nothing``. A
+        key another unit of work stored meanwhile raises DuplicateError(``taken``)."""
+        try:
+            with self.savepoint() if single else self._all_or_nothing(), mapped_errors():
+                for start in range(0, len(rows), _INSERT_BATCH):
+                    self.connection.exec_driver_sql(sql, list(rows[start : start + _INSERT_BATCH]))
+                self._write_audit_rows(audit)
+                self._write_event_rows(events)
+        except DuplicateError:
+            raise DuplicateError(taken) from None
 
     def _write_audit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
