@@ -357,7 +357,12 @@ class SqlBalanceRepository:
         with mapped_errors():
             for chunk in chunks(wanted, _NUMBER_CHUNK):
                 param = orjson.dumps(chunk).decode() if sql is _RESOLVE_SQLITE else chunk
-                for number, account_id, code in connection.exec_driver_sql(sql, (param,)):
+                result = connection.exec_driver_sql(sql, (param,))
+                # Plain text and ids need no result processing: read the driver's rows
+                # (SQLAlchemy's per-row fetch cost 1.7 us a row here).
+                fetched = result.cursor.fetchall() if result.cursor is not None else []
+                result.close()
+                for number, account_id, code in fetched:
                     found[number] = (AccountId(as_uuid(account_id)), code)
         return found
 
