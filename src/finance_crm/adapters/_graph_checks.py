@@ -8,6 +8,7 @@ recursive SQL) and these functions turn the answer into the one error message.
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal
 
@@ -36,6 +37,7 @@ __all__ = [
     "check_end_only",
     "check_new_party",
     "check_new_relationship",
+    "check_party_id",
     "check_party_update",
     "check_types",
     "check_walk",
@@ -221,3 +223,10 @@ def check_end_events(relationship: Relationship, events: Sequence[DomainEvent]) 
     for event in events:
         if event.aggregate_id != str(relationship.id):
             raise ValidationError("an event belongs to another relationship", path="$.events")
+
+
+def check_party_id(value: object, path: str) -> PartyId:
+    """A graph query's party argument is a party id (every adapter refuses the same)."""
+    if not isinstance(value, uuid.UUID):
+        raise ValidationError("must be a party id (a UUID)", path=path)
+    return PartyId(value)

@@ -22,6 +22,7 @@ from finance_crm.adapters._graph_checks import (
     check_end_only,
     check_new_party,
     check_new_relationship,
+    check_party_id,
     check_party_update,
     check_walk,
     cycle_refused,
@@ -235,6 +236,7 @@ class MemoryRelationships:
     ) -> list[Reached]:
         check_day(at)
         check_walk(types, direction, max_hops, "max_hops")
+        start = check_party_id(start, "$.start")
         hops = {start: 0}
         queue = deque([start])
         while queue:
@@ -264,6 +266,7 @@ class MemoryRelationships:
     ) -> list[TreeNode]:
         check_day(at)
         check_walk(types, direction, max_depth, "max_depth")
+        root = check_party_id(root, "$.root")
         seen = {root}
         frontier = [root]
         nodes: list[TreeNode] = []
@@ -296,6 +299,8 @@ class MemoryRelationships:
     ) -> PathSearch:
         check_day(at)
         check_walk(types, direction, max_length, "max_length")
+        start = check_party_id(start, "$.start")
+        end = check_party_id(end, "$.end")
         found: list[Path] = []
         cut = limited = 0
         # Depth-first over simple paths: (parties so far, relationships so far).

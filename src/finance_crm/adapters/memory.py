@@ -629,9 +629,8 @@ def _check_party_keys(state: _State, pending: _Pending) -> None:
             if owner is None or owner == party_id or owner in pending.parties:
                 continue
             still = state.parties[owner]
-            if (party.customer_id, party.lei) != (None, None) and (
-                (party.customer_id is not None and still.customer_id == party.customer_id)
-                or (party.lei is not None and still.lei == party.lei)
+            if (party.customer_id is not None and still.customer_id == party.customer_id) or (
+                party.lei is not None and still.lei == party.lei
             ):
                 raise DuplicateError(
                     "another unit of work registered a party with the same customer or LEI "

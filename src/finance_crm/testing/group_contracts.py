@@ -1012,6 +1012,26 @@ class GroupStoreContract:
                     "max_length",
                 ),
                 (lambda: rs.of_party(P(1), at="2024-06-30"), "at"),  # type: ignore[arg-type]
+                (
+                    lambda: rs.reach(
+                        str(P(1)),  # type: ignore[arg-type]
+                        at=MID_2024,
+                        types=SHARES,
+                        direction=Direction.UP,
+                    ),
+                    "start",
+                ),
+                (lambda: rs.tree("P1", at=MID_2024, types=SHARES), "root"),  # type: ignore[arg-type]
+                (
+                    lambda: rs.paths(
+                        P(1),
+                        "P2",  # type: ignore[arg-type]
+                        at=MID_2024,
+                        types=SHARES,
+                        direction=Direction.UP,
+                    ),
+                    "end",
+                ),
             ]
             for call, field in bad:
                 with pytest.raises(ValidationError) as caught:

@@ -60,6 +60,7 @@ from finance_crm.adapters._graph_checks import (
     check_end_only,
     check_new_party,
     check_new_relationship,
+    check_party_id,
     check_party_update,
     check_walk,
     cycle_refused,
@@ -97,7 +98,6 @@ from finance_crm.errors import (
     CrmError,
     DuplicateError,
     NotFoundError,
-    ValidationError,
 )
 from finance_crm.ids import CustomerId, PartyId, RelationshipId
 from finance_crm.model.events import DomainEvent
@@ -131,12 +131,6 @@ GRAPH_LOCK_KEY = 0x6663726D67727068
 def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
     with mapped_errors():
         return list(uow.connection.execute(statement, params).mappings().all())
-
-
-def _party_arg(value: object, path: str) -> PartyId:
-    if not isinstance(value, uuid.UUID):
-        raise ValidationError("must be a party id (a UUID)", path=path)
-    return PartyId(value)
 
 
 _PARTY = sa.select(parties).where(parties.c.id == sa.bindparam("key", type_=sa.Uuid()))
@@ -432,7 +426,7 @@ class SqlRelationshipRepository:
     ) -> list[Reached]:
         check_day(at)
         check_walk(types, direction, max_hops, "max_hops")
-        start = _party_arg(start, "$.start")
+        start = check_party_id(start, "$.start")
         bounded = max_hops is not None
         statement = reach_sql(self._dialect, direction, bounded)
         params: dict[str, Any] = {"start": start}
@@ -456,7 +450,7 @@ class SqlRelationshipRepository:
     ) -> list[TreeNode]:
         check_day(at)
         check_walk(types, direction, max_depth, "max_depth")
-        root = _party_arg(root, "$.root")
+        root = check_party_id(root, "$.root")
         rows = self._walk(
             tree_sql(self._dialect, direction), at=at, types=types, start=root, limit=max_depth
         )
@@ -483,8 +477,8 @@ class SqlRelationshipRepository:
     ) -> PathSearch:
         check_day(at)
         check_walk(types, direction, max_length, "max_length")
-        start = _party_arg(start, "$.start")
-        end = _party_arg(end, "$.end")
+        start = check_party_id(start, "$.start")
+        end = check_party_id(end, "$.end")
         rows = self._walk(
             paths_sql(self._dialect, direction),
             at=at,
