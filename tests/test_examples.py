@@ -54,3 +54,24 @@ def test_import_gleif() -> None:
     out = _run("import_gleif.py")
     assert "stored: 24 parties, 11 relationships" in out
     assert "MONEYTECH GROUP LIMITED" in out
+
+
+def test_branch_day(tmp_path: Path) -> None:
+    out = _run("branch_day.py", str(tmp_path / "branch.db"))
+    assert "rows read 8, loaded 7, rejected 1" in out
+    assert "evaluated 12, up 2, down 2, unchanged 8" in out
+    assert "TierChanged P2001: one_to_one -> standardised (down, average 407391.30)" in out
+    assert "TierChanged P2002: standardised -> one_to_one (up, average 871739.13)" in out
+    assert "P2012 keeps one_to_one (since 2025-07-01) at a Q3 average of 460000.00" in out
+    assert "2025-10-09 due     P2001 Birthday greeting, 3 days before, covering for RM01" in out
+    assert "tier_contact     done  due 2025-10-14" in out
+    assert "follow_up        open  due 2025-10-13" in out
+    assert "tier one_to_one since 2025-10-01" in out
+    assert "fed 2 transactions of 8 October and 4 contribution figures" in out
+    assert "2025-10-10 due     P2005 Large transaction: contact within 2 business days" in out
+    assert "contribution this year 6024.70 CNY" in out
+    assert "escalated 10 tasks" in out
+    assert "team     BJ-W2  due 11, met  1, overdue 10: 9%" in out
+    assert "钱多多" not in out  # names are masked for the managers
+    assert "wrote RM02-week.ics: 2 events" in out
+    assert (tmp_path / "RM02-week.ics").read_bytes().startswith(b"BEGIN:VCALENDAR")

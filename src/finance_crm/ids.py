@@ -15,17 +15,25 @@ from typing import NewType, TypeAlias
 
 __all__ = [
     "AccountId",
+    "ActivityId",
     "CustomerId",
     "EventId",
     "OrgUnitCode",
     "PartyId",
     "RelationshipId",
+    "ServiceTaskId",
+    "SpotCheckId",
     "StaffId",
+    "TransactionId",
     "new_account_id",
+    "new_activity_id",
     "new_customer_id",
     "new_event_id",
     "new_party_id",
     "new_relationship_id",
+    "new_service_task_id",
+    "new_spot_check_id",
+    "new_transaction_id",
     "new_uuid7",
 ]
 
@@ -33,6 +41,14 @@ CustomerId = NewType("CustomerId", uuid.UUID)
 # An account or holding fed from a core system (its own number is Account.account_number).
 AccountId = NewType("AccountId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
+# A transaction booked on an account, as a core system fed it (交易).
+TransactionId = NewType("TransactionId", uuid.UUID)
+# A call, visit, meeting or other contact with a customer, planned or done (活动, 拜访).
+ActivityId = NewType("ActivityId", uuid.UUID)
+# A piece of service work a standard asks of a manager (服务任务).
+ServiceTaskId = NewType("ServiceTaskId", uuid.UUID)
+# A quality review of one completed activity (抽查).
+SpotCheckId = NewType("SpotCheckId", uuid.UUID)
 # A party of the relationship graph (集团关系): a company or person, customer or not.
 PartyId = NewType("PartyId", uuid.UUID)
 RelationshipId = NewType("RelationshipId", uuid.UUID)
@@ -94,3 +110,19 @@ def new_relationship_id() -> RelationshipId:
 
 def new_account_id() -> AccountId:
     return AccountId(new_uuid7())
+
+
+def new_activity_id() -> ActivityId:
+    return ActivityId(new_uuid7())
+
+
+def new_service_task_id() -> ServiceTaskId:
+    return ServiceTaskId(new_uuid7())
+
+
+def new_spot_check_id() -> SpotCheckId:
+    return SpotCheckId(new_uuid7())
+
+
+def new_transaction_id() -> TransactionId:
+    return TransactionId(new_uuid7())

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import attrs
 
@@ -25,14 +25,17 @@ from finance_crm.access import AccessScope
 from finance_crm.clock import Clock
 from finance_crm.ids import (
     AccountId,
+    ActivityId,
     CustomerId,
     EventId,
     OrgUnitCode,
     PartyId,
     RelationshipId,
+    ServiceTaskId,
     StaffId,
 )
 from finance_crm.model.accounts import Account, DailyBalance
+from finance_crm.model.activities import Activity, ActivityKind, SpotCheck
 from finance_crm.model.assignments import Assignment, AssignmentRecord, ManagerRole
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
@@ -47,14 +50,23 @@ from finance_crm.model.relationships import (
     RelationshipTypes,
     TreeNode,
 )
+from finance_crm.model.service_standards import ServiceStandard, ServiceTask
+from finance_crm.model.tiers import RetierReport, TierRecord
+from finance_crm.model.transactions import ContributionFigure, Transaction
 from finance_crm.security import Actor, MaskingRule
+
+if TYPE_CHECKING:  # rules/__init__ imports services, which import this module
+    from finance_crm.rules.tiers import TierRule
 
 __all__ = [
     "AccountRepository",
+    "ActivityRepository",
     "AssignmentRepository",
     "AuditEntry",
     "AuditTrail",
     "BalanceRepository",
+    "ComplianceCount",
+    "ContributionRepository",
     "CustomerOrder",
     "CustomerPage",
     "CustomerRepository",
@@ -65,7 +77,11 @@ __all__ = [
     "PartyRepository",
     "ReasonCount",
     "RelationshipRepository",
+    "ServiceTaskRepository",
     "Store",
+    "TaskGeneration",
+    "TierRepository",
+    "TransactionRepository",
     "UnitOfWork",
 ]
 
@@ -476,6 +492,253 @@ class BalanceRepository(Protocol):
         """How many balances are stored."""
 
 
+class TierRepository(Protocol):
+    """Customers' tiers, effective-dated: one :class:`TierRecord` per stretch of days
+    in one tier (``valid_from`` inclusive, ``valid_to`` exclusive, ``None`` while
+    current). Only :meth:`retier` writes them."""
+
+    def current(self, customer_id: CustomerId) -> TierRecord | None:
+        """The customer's current tier (the record without an end), if it has one."""
+
+    def on(self, customer_id: CustomerId, day: datetime.date) -> TierRecord | None:
+        """The tier the customer was in on ``day``, if any."""
+
+    def history(self, customer_id: CustomerId) -> list[TierRecord]:
+        """Every tier record of the customer, oldest first."""
+
+    def current_many(self, customer_ids: Collection[CustomerId]) -> dict[CustomerId, TierRecord]:
+        """The current tier of each of ``customer_ids`` that has one."""
+
+    def retier(
+        self,
+        rule: TierRule,
+        *,
+        period_start: datetime.date,
+        period_end: datetime.date,
+        effective_on: datetime.date,
+    ) -> RetierReport:
+        """Re-tier every active and dormant customer from ``effective_on`` by the
+        period-average daily AUM of ``[period_start, period_end]`` in the rule's
+        currency (loans and other currencies do not count; no accounts is zero).
+
+        The rule is given the tier the customer held the day before ``effective_on``.
+        A customer whose tier moves gets its record ended at ``effective_on`` and a new
+        one from then, an audit entry and a
+        :class:`~finance_crm.model.tiers.TierChanged` event; a customer
+        re-tiered again for the same ``effective_on`` (a correction) has that day's
+        record replaced. BusinessRuleViolation, with nothing written, if any customer
+        has a tier from a day after ``effective_on``. In the SQL adapter this is a few
+        set-based statements, not one per customer."""
+
+    def count(self) -> int:
+        """How many customers have a current tier."""
+
+
+class ActivityRepository(Protocol):
+    """Calls, visits and other contacts (and the spot checks of them).
+
+    Writes are audited (notes masked) and refused when the actor's scope is empty; the
+    customer must exist. Each completed activity's business day (``completed_at`` in
+    the store's time zone) is kept with it, which is what service standards count.
+    """
+
+    def add(self, activity: Activity, events: Sequence[DomainEvent] = ()) -> None:
+        """Store a new activity (version 0; stored as version 1) with its events."""
+
+    def get(self, activity_id: ActivityId) -> Activity:
+        """The activity, or NotFoundError."""
+
+    def update(self, activity: Activity, events: Sequence[DomainEvent] = ()) -> Activity:
+        """Store a changed activity (completed, cancelled, moved); version-checked."""
+
+    def of_customer(self, customer_id: CustomerId, *, limit: int = 50) -> list[Activity]:
+        """The customer's most recent activities: by ``completed_at`` or, for those not
+        completed, ``planned_at``, newest first (ties by id)."""
+
+    def last_contact(self, customer_id: CustomerId) -> Activity | None:
+        """The latest completed activity that reached the customer."""
+
+    def scheduled(
+        self,
+        owners: Collection[StaffId],
+        start: datetime.datetime,
+        end: datetime.datetime,
+    ) -> list[Activity]:
+        """Activities of ``owners`` planned from ``start`` (inclusive) to ``end``
+        (exclusive), whatever became of them, by ``planned_at`` then id: a plan."""
+
+    def completed(
+        self,
+        owners: Collection[StaffId] | None,
+        start: datetime.date,
+        end: datetime.date,
+    ) -> list[ActivityId]:
+        """Ids of activities completed on business days ``start`` to ``end`` (both
+        included), of ``owners`` (None: anyone), in id order: what spot checks sample."""
+
+    def add_spot_check(self, check: SpotCheck, events: Sequence[DomainEvent] = ()) -> None:
+        """Store a spot check of a completed activity (DuplicateError if it has one)."""
+
+    def spot_checks(
+        self, owners: Collection[StaffId] | None, start: datetime.date, end: datetime.date
+    ) -> list[SpotCheck]:
+        """Spot checks made on business days ``start`` to ``end`` of the activities of
+        ``owners`` (None: anyone), by ``checked_at`` then id."""
+
+    def count(self) -> int:
+        """How many activities are stored."""
+
+
+@attrs.frozen(kw_only=True)
+class TaskGeneration:
+    """One standard's task-making on one business day, with every date the calendar
+    decides already worked out, so that an adapter needs no calendar (SQL adapters
+    compile this into one statement).
+
+    * ``unavailable``: staff who cannot act on ``on`` (on leave or departed); a task
+      goes to the customer's primary manager, or while the primary is unavailable to
+      the secondary, then the chief, with ``covering_for`` naming the primary; when
+      nobody can stand in, to the primary. Customers without managers get no task.
+    * ``due_by_event_day``: for an event standard (not birthdays), each event day of
+      the look-back window mapped to its due day.
+    * ``birthdays``: for a birthday standard, ``"MM-DD"`` of each birthday whose task
+      appears by ``on`` mapped to that birthday's date and the task's due day
+      (``"02-29"`` maps to 28 February in other years).
+    * ``period``: for a per-period cadence, the period's first day and the due day
+      (its last business day).
+    """
+
+    standard: ServiceStandard
+    on: datetime.date
+    unavailable: frozenset[StaffId] = frozenset()
+    due_by_event_day: Mapping[datetime.date, datetime.date] = attrs.field(factory=dict)
+    birthdays: Mapping[str, tuple[datetime.date, datetime.date]] = attrs.field(factory=dict)
+    period: tuple[datetime.date, datetime.date] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ComplianceCount:
+    """One manager's service tasks due in a period: ``due`` excludes waived tasks;
+    ``met`` were done by their due date; ``overdue`` are still open past it."""
+
+    staff_id: StaffId
+    due: int
+    met: int
+    waived: int
+    overdue: int
+
+
+class ServiceTaskRepository(Protocol):
+    """Service tasks (服务任务). A customer has at most one task per (standard,
+    occurrence) (DuplicateError). Writes are audited and refused when the actor's
+    scope is empty. :meth:`generate`, :meth:`satisfy` and :meth:`escalate` work on the
+    whole book at once: in the SQL adapter each is a few set-based statements."""
+
+    def add(self, task: ServiceTask, events: Sequence[DomainEvent] = ()) -> None:
+        """Store a new task (a follow-up, one made by hand)."""
+
+    def get(self, task_id: ServiceTaskId) -> ServiceTask:
+        """The task, or NotFoundError."""
+
+    def update(self, task: ServiceTask, events: Sequence[DomainEvent] = ()) -> ServiceTask:
+        """Store a changed task (done, waived, escalated); version-checked."""
+
+    def of_customer(self, customer_id: CustomerId, *, open_only: bool = False) -> list[ServiceTask]:
+        """The customer's tasks by due date then id."""
+
+    def due_list(
+        self, staff_ids: Collection[StaffId], *, until: datetime.date
+    ) -> list[ServiceTask]:
+        """Open tasks assigned or escalated to ``staff_ids`` due on or before ``until``,
+        by due date, then customer, then id: a manager's (or supervisor's) list."""
+
+    def generate(self, plan: TaskGeneration) -> int:
+        """Make the tasks ``plan.standard`` asks for on ``plan.on`` that do not exist
+        yet (an every-N-days cadence: only for customers without an open task of the
+        standard); how many were made. Audited once per call, with one
+        :class:`~finance_crm.model.service_standards.ServiceTasksGenerated` event when
+        any were made."""
+
+    def satisfy(
+        self, on: datetime.date, kinds_by_standard: Mapping[str, frozenset[ActivityKind]]
+    ) -> int:
+        """Close each open task of a standard in ``kinds_by_standard`` for which a
+        completed activity of one of its kinds reached the customer on a business day
+        from the task's ``counts_from`` to ``on``: done on that day (the earliest such
+        activity), closed by the actor. Audited, with a ``ServiceTaskDone`` event, per
+        task; how many."""
+
+    def escalate(
+        self,
+        on: datetime.date,
+        *,
+        due_on_or_before: datetime.date,
+        supervisors: Mapping[StaffId, StaffId],
+    ) -> int:
+        """Escalate each open, not yet escalated task due on or before
+        ``due_on_or_before`` to ``supervisors[assignee]`` (tasks of assignees not in
+        the mapping are left). Audited, with a ``ServiceTaskEscalated`` event, per task;
+        how many."""
+
+    def compliance(self, start: datetime.date, end: datetime.date) -> list[ComplianceCount]:
+        """Per assignee, the tasks due from ``start`` to ``end`` (both included), by
+        staff id. ``overdue`` counts those still open (as of now, not of ``end``)."""
+
+    def count(self) -> int:
+        """How many tasks are stored."""
+
+
+class TransactionRepository(Protocol):
+    """Booked transactions and securities trades, as core systems feed them, one day
+    at a time (see :func:`finance_crm.services.transactions.load_transactions`)."""
+
+    def clear_day(self, day: datetime.date) -> int:
+        """Remove every transaction of ``day`` (a feed replaces a whole day); how many."""
+
+    def write(self, transactions: Sequence[Transaction]) -> None:
+        """Store transactions in as few statements as the backend allows. DuplicateError,
+        with none of them stored, if an account's reference is already stored."""
+
+    def record_feed(self, day: datetime.date, *, replaced: int, loaded: int) -> None:
+        """Audit one day's load: how many transactions it replaced and loaded."""
+
+    def of_customer(
+        self, customer_id: CustomerId, start: datetime.date, end: datetime.date
+    ) -> list[Transaction]:
+        """The customer's transactions from ``start`` to ``end`` (both included), by day,
+        then account, then reference."""
+
+    def count(self) -> int:
+        """How many transactions are stored."""
+
+
+class ContributionRepository(Protocol):
+    """Monthly contribution figures per customer (贡献度), as fed (see
+    :func:`finance_crm.services.transactions.load_contributions`)."""
+
+    def resolve(self, customer_numbers: Collection[str]) -> dict[str, CustomerId]:
+        """The id of each of ``customer_numbers`` that is stored."""
+
+    def clear_month(self, month: datetime.date) -> int:
+        """Remove every figure of ``month`` (its first day); how many."""
+
+    def write(self, figures: Sequence[ContributionFigure]) -> None:
+        """Store figures. DuplicateError, with none stored, if a customer already has a
+        figure in that currency for that month."""
+
+    def record_feed(self, month: datetime.date, *, replaced: int, loaded: int) -> None:
+        """Audit one month's load."""
+
+    def of_customer(
+        self, customer_id: CustomerId, first_month: datetime.date, last_month: datetime.date
+    ) -> list[ContributionFigure]:
+        """The customer's figures for the months from ``first_month`` to ``last_month``
+        (first days of months; both included), by month then currency."""
+
+    def count(self) -> int:
+        """How many figures are stored."""
+
+
 class AuditTrail(Protocol):
     """The read side of the append-only audit log."""
 
@@ -527,6 +790,21 @@ class UnitOfWork(Protocol):
 
     @property
     def balances(self) -> BalanceRepository: ...
+
+    @property
+    def tiers(self) -> TierRepository: ...
+
+    @property
+    def activities(self) -> ActivityRepository: ...
+
+    @property
+    def service_tasks(self) -> ServiceTaskRepository: ...
+
+    @property
+    def transactions(self) -> TransactionRepository: ...
+
+    @property
+    def contributions(self) -> ContributionRepository: ...
 
     @property
     def audit(self) -> AuditTrail: ...

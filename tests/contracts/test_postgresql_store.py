@@ -6,19 +6,20 @@ import pytest
 import sqlalchemy as sa
 
 from finance_crm.adapters.sql import SqlStore
+from finance_crm.clock import FixedClock
 from finance_crm.testing import (
     AccountStoreContract,
     GroupStoreContract,
     ManagerStoreContract,
+    ServiceStoreContract,
     StoreContract,
+    TierStoreContract,
+    TransactionStoreContract,
 )
-from finance_crm.testing.postgres import skip_or_fail_without_postgres, throwaway_database
-
-TABLES = (
-    "crm_relationship, crm_party, "
-    "crm_outbox, crm_audit_log, crm_assignment_history, crm_assignment_member, crm_assignment, "
-    "crm_staff_leave, crm_staff, crm_org_unit, crm_customer_document, crm_balance, crm_account, "
-    "crm_customer"
+from finance_crm.testing.postgres import (
+    empty_tables,
+    skip_or_fail_without_postgres,
+    throwaway_database,
 )
 
 
@@ -36,7 +37,7 @@ class TestPostgresqlStore(StoreContract):
     @pytest.fixture
     def store(self, postgres_engine: sa.Engine) -> SqlStore:
         with postgres_engine.begin() as connection:
-            connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY")
+            empty_tables(connection)
         return SqlStore(postgres_engine)
 
 
@@ -44,7 +45,7 @@ class TestPostgresqlManagers(ManagerStoreContract):
     @pytest.fixture
     def store(self, postgres_engine: sa.Engine) -> SqlStore:
         with postgres_engine.begin() as connection:
-            connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY")
+            empty_tables(connection)
         return SqlStore(postgres_engine)
 
 
@@ -52,7 +53,7 @@ class TestPostgresqlGroups(GroupStoreContract):
     @pytest.fixture
     def store(self, postgres_engine: sa.Engine) -> SqlStore:
         with postgres_engine.begin() as connection:
-            connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY")
+            empty_tables(connection)
         return SqlStore(postgres_engine)
 
 
@@ -60,5 +61,29 @@ class TestPostgresqlAccounts(AccountStoreContract):
     @pytest.fixture
     def store(self, postgres_engine: sa.Engine) -> SqlStore:
         with postgres_engine.begin() as connection:
-            connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY")
+            empty_tables(connection)
+        return SqlStore(postgres_engine)
+
+
+class TestPostgresqlTiers(TierStoreContract):
+    @pytest.fixture
+    def store(self, postgres_engine: sa.Engine) -> SqlStore:
+        with postgres_engine.begin() as connection:
+            empty_tables(connection)
+        return SqlStore(postgres_engine)
+
+
+class TestPostgresqlService(ServiceStoreContract):
+    @pytest.fixture
+    def store(self, postgres_engine: sa.Engine, clock: FixedClock) -> SqlStore:
+        with postgres_engine.begin() as connection:
+            empty_tables(connection)
+        return SqlStore(postgres_engine, clock=clock)
+
+
+class TestPostgresqlTransactions(TransactionStoreContract):
+    @pytest.fixture
+    def store(self, postgres_engine: sa.Engine) -> SqlStore:
+        with postgres_engine.begin() as connection:
+            empty_tables(connection)
         return SqlStore(postgres_engine)

@@ -61,7 +61,11 @@ from finance_crm.services.managers import (
     reassign_many,
 )
 from finance_crm.testing import make_corporate, make_individual
-from finance_crm.testing.postgres import skip_or_fail_without_postgres, throwaway_database
+from finance_crm.testing.postgres import (
+    empty_tables,
+    skip_or_fail_without_postgres,
+    throwaway_database,
+)
 
 HO = Actor("ho-admin", roles=frozenset({"head_office"}))
 T0 = pendulum.datetime(2025, 6, 2, 1, tz="UTC")  # 09:00 in Shanghai, a Monday
@@ -100,7 +104,7 @@ def _make_store(request: pytest.FixtureRequest, tmp_path: Path, **options: Any) 
         return store
     engine: sa.Engine = request.getfixturevalue("postgres_engine")
     with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {TABLES} RESTART IDENTITY")
+        empty_tables(connection)
     return SqlStore(engine, **options)
 
 

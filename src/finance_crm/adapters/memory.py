@@ -28,6 +28,17 @@ from finance_crm.adapters._memory_managers import (
     MemoryAssignments,
     MemoryOrganization,
 )
+from finance_crm.adapters._memory_service import (
+    MemoryActivities,
+    MemoryServiceTasks,
+    TaskKey,
+)
+from finance_crm.adapters._memory_tiers import MemoryTiers
+from finance_crm.adapters._memory_transactions import (
+    ContributionKey,
+    MemoryContributions,
+    MemoryTransactions,
+)
 from finance_crm.adapters._paging import check_page, parse_cursor, summarise
 from finance_crm.auditing import customer_changes
 from finance_crm.clock import DEFAULT_TIMEZONE, Clock, SystemClock
@@ -40,14 +51,19 @@ from finance_crm.errors import (
 )
 from finance_crm.ids import (
     AccountId,
+    ActivityId,
     CustomerId,
     EventId,
     OrgUnitCode,
     PartyId,
     RelationshipId,
+    ServiceTaskId,
+    SpotCheckId,
     StaffId,
+    TransactionId,
 )
 from finance_crm.model.accounts import Account
+from finance_crm.model.activities import Activity, SpotCheck
 from finance_crm.model.assignments import Assignment
 from finance_crm.model.customers import Customer
 from finance_crm.model.documents import IdDocumentType
@@ -59,6 +75,9 @@ from finance_crm.model.relationships import (
     Relationship,
     RelationshipTypes,
 )
+from finance_crm.model.service_standards import ServiceTask
+from finance_crm.model.tiers import TierRecord
+from finance_crm.model.transactions import Transaction
 from finance_crm.ports import (
     AuditEntry,
     CustomerOrder,
@@ -101,6 +120,17 @@ class _State:
     account_numbers: dict[str, AccountId] = attrs.field(factory=dict)
     # (account, day) -> end-of-day balance in minor units
     balances: dict[tuple[AccountId, datetime.date], int] = attrs.field(factory=dict)
+    # customer -> tier records, oldest first
+    tiers: dict[CustomerId, tuple[TierRecord, ...]] = attrs.field(factory=dict)
+    # Moves on with every commit that re-tiered (a run decides against the book it saw).
+    tier_version: int = 0
+    activities: dict[ActivityId, Activity] = attrs.field(factory=dict)
+    spot_checks: dict[SpotCheckId, SpotCheck] = attrs.field(factory=dict)
+    spot_checked: dict[ActivityId, SpotCheckId] = attrs.field(factory=dict)
+    tasks: dict[ServiceTaskId, ServiceTask] = attrs.field(factory=dict)
+    task_keys: dict[TaskKey, ServiceTaskId] = attrs.field(factory=dict)
+    transactions: dict[TransactionId, Transaction] = attrs.field(factory=dict)
+    contributions: dict[ContributionKey, int] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -132,6 +162,17 @@ class _Pending:
     balances: dict[tuple[AccountId, datetime.date], int] = attrs.field(factory=dict)
     # Days whose stored balances this unit of work replaces (a frozenset: see copy()).
     cleared_days: frozenset[datetime.date] = frozenset()
+    tiers: dict[CustomerId, tuple[TierRecord, ...]] = attrs.field(factory=dict)
+    tier_base: int | None = None
+    activities: dict[ActivityId, tuple[int | None, Activity]] = attrs.field(factory=dict)
+    spot_checks: dict[SpotCheckId, SpotCheck] = attrs.field(factory=dict)
+    spot_checked: dict[ActivityId, SpotCheckId] = attrs.field(factory=dict)
+    tasks: dict[ServiceTaskId, tuple[int | None, ServiceTask]] = attrs.field(factory=dict)
+    task_keys: dict[TaskKey, ServiceTaskId] = attrs.field(factory=dict)
+    transactions: dict[TransactionId, Transaction] = attrs.field(factory=dict)
+    cleared_txn_days: frozenset[datetime.date] = frozenset()
+    contributions: dict[ContributionKey, int] = attrs.field(factory=dict)
+    cleared_months: frozenset[datetime.date] = frozenset()
 
     def copy(self) -> _Pending:
         return _Pending(
@@ -426,6 +467,11 @@ class InMemoryUnitOfWork:
         self.relationships = MemoryRelationships(self)
         self.accounts = MemoryAccounts(self)
         self.balances = MemoryBalances(self)
+        self.tiers = MemoryTiers(self)
+        self.activities = MemoryActivities(self)
+        self.service_tasks = MemoryServiceTasks(self)
+        self.transactions = MemoryTransactions(self)
+        self.contributions = MemoryContributions(self)
         self.audit = _Audit(self)
         self.outbox = _Outbox(self)
 
@@ -546,6 +592,15 @@ class InMemoryUnitOfWork:
             _check_versions(state.parties, pending.parties, "party")
             _check_versions(state.relationships, pending.relationships, "relationship")
             _check_versions(state.accounts, pending.accounts, "account")
+            _check_versions(state.activities, pending.activities, "activity")
+            _check_versions(state.tasks, pending.tasks, "service task")
+            if any(k in state.spot_checked for k in pending.spot_checked) or any(
+                state.task_keys.get(k, v) != v for k, v in pending.task_keys.items()
+            ):
+                raise DuplicateError(
+                    "another unit of work stored the same spot check or service task first; "
+                    "nothing was written"
+                )
             for _, account in pending.accounts.values():
                 holder = state.account_numbers.get(account.account_number)
                 if holder is not None and holder != account.id and holder not in pending.accounts:
@@ -558,7 +613,13 @@ class InMemoryUnitOfWork:
                     "another unit of work changed the relationship graph first; nothing was "
                     "written: reload and retry (the graph rules must be checked again)"
                 )
+            if pending.tier_base is not None and pending.tier_base != state.tier_version:
+                raise ConflictError(
+                    "another unit of work re-tiered the book first; nothing was written: "
+                    "re-tier again"
+                )
             _check_party_keys(state, pending)
+            _check_feed_keys(state, pending)
             for customer_id, (_, customer) in pending.written.items():
                 owners = [(state.numbers.get(customer.customer_number), "number")]
                 owners += [(state.documents.get(k), "document") for k in _doc_keys(customer)]
@@ -599,6 +660,15 @@ class InMemoryUnitOfWork:
                 for day_key in [k for k in state.balances if k[1] in pending.cleared_days]:
                     del state.balances[day_key]
             state.balances.update(pending.balances)
+            if pending.tier_base is not None:
+                state.tiers.update(pending.tiers)
+                state.tier_version += 1
+            state.activities.update((k, v) for k, (_, v) in pending.activities.items())
+            state.spot_checks.update(pending.spot_checks)
+            state.spot_checked.update(pending.spot_checked)
+            state.tasks.update((k, v) for k, (_, v) in pending.tasks.items())
+            state.task_keys.update(pending.task_keys)
+            _commit_feeds(state, pending)
             state.audit.extend(pending.audit)
             state.outbox.extend(pending.outbox)
             state.published |= pending.published
@@ -617,6 +687,35 @@ def check_registry(types: RelationshipTypes | None) -> RelationshipTypes:
             "relationship_types must be a RelationshipTypes registry", path="$.relationship_types"
         )
     return types
+
+
+def _check_feed_keys(state: _State, pending: _Pending) -> None:
+    if pending.transactions:
+        kept = (t for t in state.transactions.values() if t.day not in pending.cleared_txn_days)
+        stored = {(t.account_id, t.reference) for t in kept}
+        if any((t.account_id, t.reference) in stored for t in pending.transactions.values()):
+            raise DuplicateError(
+                "another unit of work stored a transaction with the same reference first; "
+                "nothing was written"
+            )
+    for key in pending.contributions:
+        if key in state.contributions and key[1] not in pending.cleared_months:
+            raise DuplicateError(
+                "another unit of work stored the same contribution figure first; "
+                "nothing was written"
+            )
+
+
+def _commit_feeds(state: _State, pending: _Pending) -> None:
+    """Transactions and contribution: whole days and months replaced, then added."""
+    if pending.cleared_txn_days:
+        cleared = pending.cleared_txn_days
+        state.transactions = {i: t for i, t in state.transactions.items() if t.day not in cleared}
+    state.transactions.update(pending.transactions)
+    if pending.cleared_months:
+        months = pending.cleared_months
+        state.contributions = {k: v for k, v in state.contributions.items() if k[1] not in months}
+    state.contributions.update(pending.contributions)
 
 
 def _check_party_keys(state: _State, pending: _Pending) -> None:

@@ -25,6 +25,8 @@ from finance_crm.rules.managers import (
     RoleWeights,
     SplitRule,
 )
+from finance_crm.rules.service_standards import ServiceRules, SupervisorRule, UnitSupervisor
+from finance_crm.rules.tiers import ThresholdTiers, TierRule, broker_tiers
 from finance_crm.security import MaskingRule, StandardMasking, Unmasked
 from finance_crm.services.customer_import import CustomerRowReader, FlatCustomerRows
 
@@ -50,11 +52,17 @@ __all__ = [
     "ReassignmentReasons",
     "RoleWeights",
     "RoundingMode",
+    "ServiceRules",
     "SplitRule",
     "StandardMasking",
+    "SupervisorRule",
+    "ThresholdTiers",
+    "TierRule",
+    "UnitSupervisor",
     "Unmasked",
     "UnmaskedRoles",
     "UnmaskingRule",
     "WeekendCalendar",
+    "broker_tiers",
     "china_calendar",
 ]

@@ -17,7 +17,6 @@ feed, "折人民币", if you tier on one figure). Loans are not assets and never
 from __future__ import annotations
 
 import datetime
-import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -27,8 +26,18 @@ import attrs
 from finance_crm.errors import DuplicateError, ValidationError
 from finance_crm.ids import AccountId, CustomerId
 from finance_crm.money import Money
-from finance_crm.money import currency as currency_of
 from finance_crm.ports import UnitOfWork
+from finance_crm.services._feeds import (
+    MAX_UNITS,
+    TOO_FINE,
+    RollBack,
+    Tally,
+    check_period,
+    exponent,
+    minor_units,
+    parse_amount,
+    parse_day,
+)
 from finance_crm.services.customer_import import ImportMode, RowError
 
 __all__ = [
@@ -73,61 +82,6 @@ class BalanceFeedReport:
         return self.rejected_rows == 0
 
 
-class _RollBack(Exception):
-    """Raised inside the feed's savepoint to undo an all-or-nothing feed."""
-
-
-@attrs.define
-class _Tally:
-    max_errors: int
-    rows_read: int = 0
-    loaded: int = 0
-    rejected: int = 0
-    # The listed errors are those of the lowest row numbers (a heap keyed on the
-    # negated row number): some problems are found as rows are read, others only when
-    # their batch is written, so the order found is not the order of the rows.
-    errors: list[tuple[int, int, RowError]] = attrs.field(factory=list)
-    not_listed: int = 0
-    days: dict[datetime.date, list[int]] = attrs.field(factory=dict)
-
-    def reject(self, row_number: int, field: str, problem: str) -> None:
-        self.rejected += 1
-        entry = (-row_number, -self.rejected, RowError(row_number, field, problem))
-        if len(self.errors) < self.max_errors:
-            heapq.heappush(self.errors, entry)
-        else:
-            self.not_listed += 1
-            if self.errors and entry > self.errors[0]:
-                heapq.heapreplace(self.errors, entry)
-
-    def listed(self) -> tuple[RowError, ...]:
-        return tuple(e for _, _, e in sorted(self.errors, key=lambda t: (-t[0], -t[1])))
-
-
-def _parse_day(value: object) -> datetime.date:
-    if isinstance(value, datetime.datetime):
-        raise ValueError
-    if isinstance(value, datetime.date):
-        return value
-    if isinstance(value, str):
-        return datetime.date.fromisoformat(value)
-    raise ValueError
-
-
-def _parse_amount(value: object) -> Decimal:
-    if isinstance(value, str):
-        parsed = Decimal(value.strip())
-    elif isinstance(value, Decimal):
-        parsed = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    else:
-        raise ValueError  # floats included: money is never a float
-    if not parsed.is_finite():
-        raise ValueError
-    return parsed
-
-
 # A parsed row: (row number, account number, day, amount, currency code)
 _Parsed = tuple[int, str, datetime.date, Decimal, str]
 
@@ -137,7 +91,7 @@ class _Reader:
     """Turns feed rows into parsed rows. A feed holds a handful of days in millions of
     rows, so each day's text is parsed once."""
 
-    tally: _Tally
+    tally: Tally
     days: dict[object, datetime.date] = attrs.field(factory=dict)
 
     def parse(self, row_number: int, row: object) -> _Parsed | None:
@@ -161,13 +115,13 @@ class _Reader:
         parsed_day = self.days.get(day) if isinstance(day, (str, datetime.date)) else None
         if parsed_day is None:
             try:
-                parsed_day = _parse_day(day)
+                parsed_day = parse_day(day)
             except ValueError:
                 self.tally.reject(row_number, "day", "must be a date (YYYY-MM-DD)")
                 return None
             self.days[day] = parsed_day
         try:
-            parsed_amount = _parse_amount(amount)
+            parsed_amount = parse_amount(amount)
         except (ValueError, InvalidOperation):
             self.tally.reject(
                 row_number, "balance", "must be a decimal amount (text or Decimal, not float)"
@@ -201,7 +155,7 @@ def load_balances(
         raise ValidationError("batch_size must be at least 1", path="$.batch_size")
     if not isinstance(mode, ImportMode):
         raise ValidationError("mode must be an ImportMode", path="$.mode")
-    tally = _Tally(max_reported_errors)
+    tally = Tally(max_reported_errors)
     reader = _Reader(tally)
     try:
         with uow.savepoint():
@@ -216,10 +170,10 @@ def load_balances(
                     batch = []
             _flush(uow, batch, tally)
             if mode is ImportMode.ALL_OR_NOTHING and tally.rejected:
-                raise _RollBack
+                raise RollBack
             for day, (replaced, loaded) in sorted(tally.days.items()):
                 uow.balances.record_feed(day, replaced=replaced, loaded=loaded)
-    except _RollBack:
+    except RollBack:
         tally.loaded = 0
         tally.days.clear()
     return BalanceFeedReport(
@@ -233,23 +187,11 @@ def load_balances(
     )
 
 
-_EXPONENTS: dict[str, int] = {}
-# Balances are stored as 64-bit integers of minor units (BIGINT).
-_MAX_UNITS = 2**63
-
-
-def _exponent(code: str) -> int:
-    exponent = _EXPONENTS.get(code)
-    if exponent is None:
-        exponent = _EXPONENTS[code] = currency_of(code).minor_units
-    return exponent
-
-
-def _flush(uow: UnitOfWork, batch: Sequence[_Parsed], tally: _Tally) -> None:
+def _flush(uow: UnitOfWork, batch: Sequence[_Parsed], tally: Tally) -> None:
     if not batch:
         return
     accounts = uow.balances.resolve({number for _, number, _, _, _ in batch})
-    exponents = {code: _exponent(code) for _, code in accounts.values()}
+    exponents = {code: exponent(code) for _, code in accounts.values()}
     good: list[tuple[int, tuple[AccountId, datetime.date, int]]] = []
     for row_number, number, day, amount, code in batch:
         found = accounts.get(number)
@@ -262,16 +204,16 @@ def _flush(uow: UnitOfWork, batch: Sequence[_Parsed], tally: _Tally) -> None:
         if code != account_currency:
             tally.reject(row_number, "currency", "differs from the account's currency")
             continue
-        units = amount.scaleb(exponents[code])
-        if units != units.to_integral_value():
-            tally.reject(row_number, "balance", "has more decimal places than the currency has")
+        units = minor_units(amount, exponents[code])
+        if units is None:
+            tally.reject(row_number, "balance", TOO_FINE)
             continue
-        if abs(units) >= _MAX_UNITS:
+        if abs(units) >= MAX_UNITS:
             tally.reject(row_number, "balance", "is too large to be a balance")
             continue
         if day not in tally.days:
             tally.days[day] = [uow.balances.clear_day(day), 0]
-        good.append((row_number, (account_id, day, int(units))))
+        good.append((row_number, (account_id, day, units)))
     if not good:
         return
     # No savepoint needed: a write that fails stores none of its rows (the port's
@@ -293,7 +235,7 @@ def _flush(uow: UnitOfWork, batch: Sequence[_Parsed], tally: _Tally) -> None:
             )
 
 
-def _count(tally: _Tally, rows: Sequence[tuple[AccountId, datetime.date, int]]) -> None:
+def _count(tally: Tally, rows: Sequence[tuple[AccountId, datetime.date, int]]) -> None:
     tally.loaded += len(rows)
     for _, day, _ in rows:
         tally.days[day][1] += 1
@@ -312,16 +254,6 @@ def quarter_of(day: datetime.date) -> tuple[datetime.date, datetime.date]:
         else datetime.date(day.year, first_month + 3, 1)
     )
     return start, next_start - datetime.timedelta(days=1)
-
-
-def _check_period(start: object, end: object) -> tuple[datetime.date, datetime.date]:
-    for name, value in (("start", start), ("end", end)):
-        if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
-            raise ValidationError("must be a business date", path=f"$.{name}")
-    assert isinstance(start, datetime.date) and isinstance(end, datetime.date)
-    if end < start:
-        raise ValidationError("the period ends before it starts", path="$.end")
-    return start, end
 
 
 def _daily_sums(
@@ -367,7 +299,7 @@ def average_daily_aum(
     """The period-average daily AUM (季日均 for a quarter), per currency: the sum over
     every calendar day of ``[start, end]`` of the end-of-day AUM, divided by the number
     of days, rounded half-up to the currency's minor unit."""
-    start, end = _check_period(start, end)
+    start, end = check_period(start, end)
     days = (end - start).days + 1
     result = {}
     for code, line in sorted(_daily_sums(uow, customer_id, start, end).items()):

@@ -24,8 +24,26 @@ import sqlalchemy as sa
 from finance_crm._json import dumps, loads
 from finance_crm.adapters.sql.types import sqlite_datetime
 from finance_crm.errors import StorageError, ValidationError
-from finance_crm.ids import AccountId, CustomerId, OrgUnitCode, PartyId, RelationshipId, StaffId
+from finance_crm.ids import (
+    AccountId,
+    ActivityId,
+    CustomerId,
+    OrgUnitCode,
+    PartyId,
+    RelationshipId,
+    ServiceTaskId,
+    SpotCheckId,
+    StaffId,
+)
 from finance_crm.model.accounts import Account, AccountKind
+from finance_crm.model.activities import (
+    Activity,
+    ActivityKind,
+    ActivityOutcome,
+    ActivityStatus,
+    SpotCheck,
+    SpotCheckFinding,
+)
 from finance_crm.model.assignments import (
     AssignedManager,
     Assignment,
@@ -33,6 +51,7 @@ from finance_crm.model.assignments import (
     ManagerRole,
 )
 from finance_crm.model.customers import (
+    Channel,
     CorporateCustomer,
     Customer,
     CustomerKind,
@@ -56,6 +75,8 @@ from finance_crm.model.relationships import (
     RelationshipType,
     RelationshipTypes,
 )
+from finance_crm.model.service_standards import ServiceTask, TaskStatus
+from finance_crm.model.tiers import Tier, TierRecord
 from finance_crm.money import ISO_4217, Money
 from finance_crm.serialization import WireConverter
 
@@ -68,8 +89,11 @@ __all__ = [
     "MEMBER_COLUMNS",
     "PARTY_COLUMNS",
     "RELATIONSHIP_COLUMNS",
+    "TIER_COLUMNS",
     "RowCodec",
     "account_from_row",
+    "activity_from_row",
+    "activity_to_row",
     "as_uuid",
     "assignment_from_rows",
     "chunks",
@@ -88,8 +112,13 @@ __all__ = [
     "share_bp",
     "share_from_millionths",
     "share_millionths",
+    "spot_check_from_row",
+    "spot_check_to_row",
     "staff_from_row",
     "staff_to_row",
+    "task_from_row",
+    "task_to_row",
+    "tier_from_row",
     "unit_from_row",
     "unit_to_row",
 ]
@@ -670,3 +699,179 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
     """``items`` in lists of at most ``size`` (IN lists, executemany batches)."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+# -- customer tiers --------------------------------------------------------------------
+
+TIER_COLUMNS = (
+    "customer_id",
+    "valid_from",
+    "valid_to",
+    "tier_code",
+    "tier_name",
+    "tier_rank",
+    "average_minor",
+    "currency",
+    "period_start",
+    "period_end",
+)
+
+
+def tier_from_row(row: Mapping[str, Any] | sa.RowMapping) -> TierRecord:
+    """Rebuild a tier record from its ``crm_tier`` row: the tier as it was recorded
+    (code, name, rank), the average from minor units; the validators run again."""
+    valid_to = row["valid_to"]
+    return TierRecord(
+        customer_id=CustomerId(as_uuid(row["customer_id"])),
+        tier=Tier(row["tier_code"], row["tier_name"], int(row["tier_rank"])),
+        valid_from=_day(row["valid_from"]),
+        valid_to=None if valid_to is None else _day(valid_to),
+        average_aum=Money.from_minor_units(int(row["average_minor"]), row["currency"]),
+        period_start=_day(row["period_start"]),
+        period_end=_day(row["period_end"]),
+    )
+
+
+# -- activities, spot checks and service tasks ------------------------------------------
+
+
+def _optional_day(value: Any) -> datetime.date | None:
+    return None if value is None else _day(value)
+
+
+def activity_to_row(activity: Activity, completed_on: datetime.date | None) -> dict[str, Any]:
+    """The ``crm_activity`` row; ``completed_on`` is the business day of ``completed_at``
+    in the store's time zone."""
+    return {
+        "id": activity.id,
+        "customer_id": activity.customer_id,
+        "owner": activity.owner,
+        "kind": activity.kind.value,
+        "purpose": activity.purpose,
+        "status": activity.status.value,
+        "planned_at": activity.planned_at,
+        "duration_minutes": activity.duration_minutes,
+        "participants": list(activity.participants),
+        "channel": None if activity.channel is None else activity.channel.value,
+        "completed_at": activity.completed_at,
+        "completed_on": None if completed_on is None else plain_date(completed_on),
+        "outcome": None if activity.outcome is None else activity.outcome.value,
+        "reached": activity.counts_as_contact,
+        "rejection_reason": activity.rejection_reason,
+        "notes": activity.notes,
+        "next_step": activity.next_step,
+        "next_step_due": (
+            None if activity.next_step_due is None else plain_date(activity.next_step_due)
+        ),
+        "task_id": activity.task_id,
+        "cancel_reason": activity.cancel_reason,
+        "version": activity.version,
+    }
+
+
+def activity_from_row(row: Mapping[str, Any] | sa.RowMapping) -> Activity:
+    """Rebuild an activity from its ``crm_activity`` row; the validators run again."""
+    participants = row["participants"]
+    if isinstance(participants, str):
+        participants = loads(participants)
+    channel, outcome, task_id = row["channel"], row["outcome"], row["task_id"]
+    return Activity(
+        id=ActivityId(as_uuid(row["id"])),
+        customer_id=CustomerId(as_uuid(row["customer_id"])),
+        owner=StaffId(row["owner"]),
+        kind=ActivityKind(row["kind"]),
+        purpose=row["purpose"],
+        status=ActivityStatus(row["status"]),
+        planned_at=row["planned_at"],
+        duration_minutes=row["duration_minutes"],
+        participants=tuple(StaffId(p) for p in participants),
+        channel=None if channel is None else Channel(channel),
+        completed_at=row["completed_at"],
+        outcome=None if outcome is None else ActivityOutcome(outcome),
+        rejection_reason=row["rejection_reason"],
+        notes=row["notes"],
+        next_step=row["next_step"],
+        next_step_due=_optional_day(row["next_step_due"]),
+        task_id=None if task_id is None else ServiceTaskId(as_uuid(task_id)),
+        cancel_reason=row["cancel_reason"],
+        version=row["version"],
+    )
+
+
+def spot_check_to_row(check: SpotCheck, checked_on: datetime.date) -> dict[str, Any]:
+    """The ``crm_spot_check`` row; ``checked_on`` is the business day of ``checked_at``."""
+    return {
+        "id": check.id,
+        "activity_id": check.activity_id,
+        "customer_id": check.customer_id,
+        "owner": check.owner,
+        "checker": check.checker,
+        "checked_at": check.checked_at,
+        "checked_on": plain_date(checked_on),
+        "finding": check.finding.value,
+        "notes": check.notes,
+        "version": check.version,
+    }
+
+
+def spot_check_from_row(row: Mapping[str, Any] | sa.RowMapping) -> SpotCheck:
+    return SpotCheck(
+        id=SpotCheckId(as_uuid(row["id"])),
+        activity_id=ActivityId(as_uuid(row["activity_id"])),
+        customer_id=CustomerId(as_uuid(row["customer_id"])),
+        owner=StaffId(row["owner"]),
+        checker=StaffId(row["checker"]),
+        checked_at=row["checked_at"],
+        finding=SpotCheckFinding(row["finding"]),
+        notes=row["notes"],
+        version=row["version"],
+    )
+
+
+def task_to_row(task: ServiceTask) -> dict[str, Any]:
+    """The ``crm_service_task`` row."""
+    return {
+        "id": task.id,
+        "customer_id": task.customer_id,
+        "standard": task.standard,
+        "occurrence": task.occurrence,
+        "purpose": task.purpose,
+        "assignee": task.assignee,
+        "covering_for": task.covering_for,
+        "created_on": plain_date(task.created_on),
+        "counts_from": plain_date(task.counts_from),
+        "due_on": plain_date(task.due_on),
+        "status": task.status.value,
+        "done_on": None if task.done_on is None else plain_date(task.done_on),
+        "activity_id": task.activity_id,
+        "waived_reason": task.waived_reason,
+        "closed_by": task.closed_by,
+        "escalated_to": task.escalated_to,
+        "escalated_on": None if task.escalated_on is None else plain_date(task.escalated_on),
+        "version": task.version,
+    }
+
+
+def task_from_row(row: Mapping[str, Any] | sa.RowMapping) -> ServiceTask:
+    """Rebuild a service task from its ``crm_service_task`` row; the validators run again."""
+    activity_id, covering, escalated = row["activity_id"], row["covering_for"], row["escalated_to"]
+    return ServiceTask(
+        id=ServiceTaskId(as_uuid(row["id"])),
+        customer_id=CustomerId(as_uuid(row["customer_id"])),
+        standard=row["standard"],
+        occurrence=row["occurrence"],
+        purpose=row["purpose"],
+        assignee=StaffId(row["assignee"]),
+        covering_for=None if covering is None else StaffId(covering),
+        created_on=_day(row["created_on"]),
+        counts_from=_day(row["counts_from"]),
+        due_on=_day(row["due_on"]),
+        status=TaskStatus(row["status"]),
+        done_on=_optional_day(row["done_on"]),
+        activity_id=None if activity_id is None else ActivityId(as_uuid(activity_id)),
+        waived_reason=row["waived_reason"],
+        closed_by=row["closed_by"],
+        escalated_to=None if escalated is None else StaffId(escalated),
+        escalated_on=_optional_day(row["escalated_on"]),
+        version=row["version"],
+    )

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from finance_crm.access import AccessRule, AccessScope, OrgScopes, UnmaskedRoles, UnmaskingRule
 from finance_crm.adapters.memory import check_registry
 from finance_crm.adapters.sql.accounts import SqlAccountRepository, SqlBalanceRepository
+from finance_crm.adapters.sql.activities import SqlActivityRepository
 from finance_crm.adapters.sql.assignments import SqlAssignmentRepository
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.organization import SqlOrganizationRepository
@@ -44,6 +45,12 @@ from finance_crm.adapters.sql.repositories import SqlAuditTrail, SqlCustomerRepo
 from finance_crm.adapters.sql.rows import AUDIT_COLUMNS, OUTBOX_COLUMNS, RowCodec, insert_sql
 from finance_crm.adapters.sql.schema import current_revision, head_revision, upgrade_schema
 from finance_crm.adapters.sql.scopes import staff_share
+from finance_crm.adapters.sql.service_tasks import SqlServiceTaskRepository
+from finance_crm.adapters.sql.tiers import SqlTierRepository
+from finance_crm.adapters.sql.transactions import (
+    SqlContributionRepository,
+    SqlTransactionRepository,
+)
 from finance_crm.clock import DEFAULT_TIMEZONE, Clock, SystemClock, business_date
 from finance_crm.errors import (
     ConflictError,
@@ -281,6 +288,11 @@ class SqlUnitOfWork:
         self.relationships = SqlRelationshipRepository(self)
         self.accounts = SqlAccountRepository(self)
         self.balances = SqlBalanceRepository(self)
+        self.tiers = SqlTierRepository(self)
+        self.activities = SqlActivityRepository(self)
+        self.service_tasks = SqlServiceTaskRepository(self)
+        self.transactions = SqlTransactionRepository(self)
+        self.contributions = SqlContributionRepository(self)
         self.audit = SqlAuditTrail(self)
         self.outbox = SqlOutbox(self)
         placeholder = self._codec.placeholder
