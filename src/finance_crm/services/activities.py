@@ -194,7 +194,12 @@ def complete_activity(
     rules: ServiceRules | None = None,
 ) -> Activity:
     """Record how a planned activity went (``completed_at`` defaults to now; a time in
-    the future is refused). Closes the tasks it satisfies and makes the follow-up."""
+    the future is refused) and make the follow-up task of its next step.
+
+    If it reached the customer it closes the task it was planned for, the customer's
+    open follow-ups, and the open tasks of the standards in ``rules`` that its kind
+    satisfies; without ``rules`` those are left to the nightly evaluation, which
+    closes them the same way."""
     activity = uow.activities.get(activity_id)
     uow.customers.get(activity.customer_id)
     now = uow.clock.now()

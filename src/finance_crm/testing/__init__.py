@@ -2,8 +2,12 @@
 
 * :class:`StoreContract`, :class:`ManagerStoreContract`, :class:`GroupStoreContract`
   (parties, relationships and graph queries), :class:`AccountStoreContract` (accounts
-  and daily balances) and :class:`TierStoreContract` (customer tiers): the contract
-  suites every store must pass (subclass them and provide a ``store`` fixture).
+  and daily balances), :class:`TransactionStoreContract` (transactions, trades and
+  contribution), :class:`TierStoreContract` (customer tiers) and
+  :class:`ServiceStoreContract` (activities, spot checks, service tasks and the
+  nightly evaluation; its ``store`` fixture is built on the suite's ``clock``
+  fixture): the contract suites every store must pass (subclass them and provide a
+  ``store`` fixture).
 * :mod:`finance_crm.testing.factories`: valid customers with checksum-correct ids.
 * :mod:`finance_crm.testing.postgres`: throwaway PostgreSQL databases for tests.
 
