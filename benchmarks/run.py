@@ -29,6 +29,8 @@ BENCHMARKS = (
     "scoped_list",
     "group_resolve",
     "balance_feed",
+    "retier_and_due",
+    "customer_view",
 )
 
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import pendulum
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -249,3 +250,38 @@ class TestPostgresqlSchema:
             with pytest.raises(StorageError):
                 store.unit_of_work(ACTOR).__enter__()
             engine.dispose()
+
+    def test_many_audit_and_outbox_rows_copied_read_back_as_written(self) -> None:
+        # From 200 rows a call, PostgreSQL's audit and outbox rows go in by COPY: the
+        # entries and messages must read back exactly as the in-memory store keeps them.
+        from finance_crm.adapters.memory import InMemoryStore
+        from finance_crm.clock import FixedClock
+
+        clock = FixedClock(pendulum.datetime(2025, 6, 2, 1, tz="UTC"))
+        people = [make_individual(n) for n in range(1, 251)]
+        admin = skip_or_fail_without_postgres()
+        with throwaway_database(admin, prefix="finance_crm_copy") as url:
+            engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+            finance_crm.upgrade_schema(engine)
+            answers = []
+            for store in (SqlStore(engine, clock=clock), InMemoryStore(clock=clock)):
+                with store.unit_of_work(ACTOR) as uow:
+                    uow.customers.add_many(people)
+                    uow.commit()
+                with store.unit_of_work(ACTOR, read_only=True) as uow:
+                    entries = uow.audit.entries(limit=1000)
+                    messages = uow.outbox.pending(limit=1000)
+                audit = [
+                    (e.recorded_at, e.actor, e.action, e.entity_id, e.changes) for e in entries
+                ]
+                # Event ids are made anew on each side: checked against the payload's own.
+                assert all(str(m.event_id) == m.payload["event_id"] for m in messages)
+                outbox = [
+                    (m.event_type, m.occurred_at, {**m.payload, "event_id": None}) for m in messages
+                ]
+                answers.append((audit, outbox))
+            engine.dispose()
+        (sql_entries, sql_messages), (memory_entries, memory_messages) = answers
+        assert len(sql_entries) == len(sql_messages) == 250
+        assert sql_entries == memory_entries
+        assert sql_messages == memory_messages

@@ -722,8 +722,14 @@ class TestStatementCount:
         finally:
             if other is not store:
                 other.close()
+
+        # The audit and outbox writes of the changes are the batches that may grow (on
+        # PostgreSQL, from 200 rows a COPY, which SQLAlchemy does not see).
+        def fixed(seen: list[tuple[str, bool]]) -> list[str]:
+            return [s for s, many in seen if not many]
+
         for a, b in zip(few, many, strict=True):
-            assert [s for s, _ in a] == [s for s, _ in b]
+            assert fixed(a) == fixed(b)
         for seen in few:
             assert len(seen) <= 24  # a handful, none per customer
             # one executemany of changes each, and the run's own audit entry
@@ -733,9 +739,15 @@ class TestStatementCount:
     def test_only_the_batched_audit_and_outbox_writes_grow_by_batch(self, store: SqlStore) -> None:
         _plain_book(store, 1_200)
         first = _run_statements(store, CNY_RULE)[0]
-        # 1,200 changes: two executemany of each (1,000 + 200), and the run's own entry
-        assert _starts(first, "INSERT INTO crm_outbox") == 2
-        assert _starts(first, "INSERT INTO crm_audit_log") == 3
+        if store.dialect_name == "postgresql":
+            # 1,200 changes: two COPYs of each (1,000 + 200 rows; not SQLAlchemy
+            # statements), and the run's own audit entry
+            assert _starts(first, "INSERT INTO crm_outbox") == 0
+            assert _starts(first, "INSERT INTO crm_audit_log") == 1
+        else:
+            # 1,200 changes: two executemany of each (1,000 + 200), and the run's own entry
+            assert _starts(first, "INSERT INTO crm_outbox") == 2
+            assert _starts(first, "INSERT INTO crm_audit_log") == 3
         assert len(first) <= 22
 
 

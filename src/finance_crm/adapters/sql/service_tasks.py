@@ -107,16 +107,15 @@ _KEY_TAKEN = sa.select(_T.id).where(
     _T.occurrence == sa.bindparam("occurrence"),
 )
 _OF_CUSTOMER = sa.select(service_tasks).where(_T.customer_id == _KEY).order_by(_T.due_on, _T.id)
+# 'open' as a literal, not a parameter: a prepared statement's generic plan on
+# PostgreSQL cannot use the partial indexes (WHERE status = 'open') for a parameter
+# (the due list read every task due by the day: 262 ms a call against 13 ms).
+_IS_OPEN = _T.status == sa.literal_column(f"'{TaskStatus.OPEN.value}'")
 _OPEN_OF_CUSTOMER = (
-    sa.select(service_tasks)
-    .where(_T.customer_id == _KEY, _T.status == TaskStatus.OPEN.value)
-    .order_by(_T.due_on, _T.id)
+    sa.select(service_tasks).where(_T.customer_id == _KEY, _IS_OPEN).order_by(_T.due_on, _T.id)
 )
 _STAFF: sa.BindParameter[Any] = sa.bindparam("staff", expanding=True)
-_OPEN_BY = (
-    _T.status == TaskStatus.OPEN.value,
-    _T.due_on <= sa.bindparam("until", type_=sa.Date()),
-)
+_OPEN_BY = (_IS_OPEN, _T.due_on <= sa.bindparam("until", type_=sa.Date()))
 # Two ranges of the partial indexes of open tasks (by assignee, by supervisor), merged:
 # with an OR, SQLite walked every task due by then in due order.
 _DUE = sa.union(

@@ -76,6 +76,7 @@ Bind = sa.Engine | sa.Connection | Session | sessionmaker[Session]
 _FOREIGN_KEYS_ON = "finance_crm.sqlite_foreign_keys_on"
 _STAFF_SHARE_SECONDS = 300.0
 _INSERT_BATCH = 1000  # rows per executemany
+_COPY_FROM = 200  # audit or outbox rows from which PostgreSQL gets a COPY
 _EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 # An actor id that cannot be a staff code (e.g. "system:nightly") needs no staff lookup.
 _STAFF_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
@@ -605,8 +606,36 @@ class SqlUnitOfWork:
             raise DuplicateError(taken) from None
 
     def _write_audit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            self.connection.exec_driver_sql(self._insert_audit, list(rows))
+        self._write_log_rows("crm_audit_log", AUDIT_COLUMNS, self._insert_audit, rows)
+
+    def _write_log_rows(
+        self, table: str, columns: tuple[str, ...], insert: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Audit or outbox rows: an ``executemany``, or on PostgreSQL, for many rows, a
+        ``COPY`` on the unit of work's psycopg connection (``executemany`` of 257,000
+        audit rows took 14 s there; a bulk run writes one per change)."""
+        if not rows:
+            return
+        if self._store.dialect_name != "postgresql" or len(rows) < _COPY_FROM:
+            self.connection.exec_driver_sql(insert, list(rows))
+            return
+        import psycopg  # the PostgreSQL driver: only here
+
+        with mapped_errors():
+            driver = self.connection.connection.driver_connection
+        if not isinstance(driver, psycopg.Connection):
+            self.connection.exec_driver_sql(insert, list(rows))
+            return
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+        except psycopg.Error as exc:
+            raise StorageError(
+                f"database error ({type(exc).__name__}) writing {table}; see __cause__"
+            ) from exc
 
     def _write_events(self, events: Sequence[DomainEvent]) -> None:
         self._write_event_rows(self._event_rows(events))
@@ -626,5 +655,4 @@ class SqlUnitOfWork:
         ]
 
     def _write_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            self.connection.exec_driver_sql(self._insert_outbox, list(rows))
+        self._write_log_rows("crm_outbox", OUTBOX_COLUMNS, self._insert_outbox, rows)
