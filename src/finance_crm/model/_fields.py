@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,7 @@ import attrs
 
 from finance_crm.errors import ValidationError
 
-__all__ = ["Validator", "name_of_up_to_200", "one_of"]
+__all__ = ["Validator", "business_day", "name_of_up_to_200", "one_of", "plain_day"]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -32,5 +33,25 @@ def one_of(kind: type[enum.Enum]) -> Validator:
             raise ValidationError(
                 f"must be a {kind.__name__} ({choices})", path=f"$.{attribute.name}"
             )
+
+    return check
+
+
+def plain_day(value: object) -> object:
+    """A converter: a date (``pendulum.Date`` accepted at the edge) as a plain
+    ``datetime.date``; anything else is left for the validator to refuse."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return datetime.date(value.year, value.month, value.day)
+    return value
+
+
+def business_day(*, optional: bool = False) -> Validator:
+    """A business date (a date, not a datetime); ``None`` too when ``optional``."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
+            raise ValidationError("must be a business date", path=f"$.{attribute.name}")
 
     return check

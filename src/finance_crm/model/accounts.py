@@ -21,7 +21,7 @@ import attrs
 
 from finance_crm.errors import ValidationError
 from finance_crm.ids import AccountId, CustomerId, new_account_id
-from finance_crm.model._fields import one_of
+from finance_crm.model._fields import business_day, one_of, plain_day
 from finance_crm.money import Money, currency
 from finance_crm.security import PersonalDataKind, masked
 
@@ -71,19 +71,6 @@ def _check_currency(instance: object, attribute: attrs.Attribute[Any], value: ob
         raise exc.under("$.currency") from None
 
 
-def _day(value: object) -> object:
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        return datetime.date(value.year, value.month, value.day)
-    return value
-
-
-def _check_day(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.name == "closed_on":
-        return
-    if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
-        raise ValidationError("must be a business date", path=f"$.{attribute.name}")
-
-
 def _product_code(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 40):
         raise ValidationError(
@@ -111,9 +98,9 @@ class Account:
     )
     kind: AccountKind = attrs.field(validator=one_of(AccountKind))
     currency: str = attrs.field(converter=_currency_code, validator=_check_currency)
-    opened_on: datetime.date = attrs.field(converter=_day, validator=_check_day)
+    opened_on: datetime.date = attrs.field(converter=plain_day, validator=business_day())
     closed_on: datetime.date | None = attrs.field(
-        default=None, converter=_day, validator=_check_day
+        default=None, converter=plain_day, validator=business_day(optional=True)
     )
     product_code: str | None = attrs.field(default=None, validator=_product_code)
     version: int = 0

@@ -30,7 +30,7 @@ from finance_crm.ids import (
     new_activity_id,
     new_spot_check_id,
 )
-from finance_crm.model._fields import one_of
+from finance_crm.model._fields import business_day, one_of, plain_day
 from finance_crm.model.customers import Channel
 from finance_crm.model.events import DomainEvent
 from finance_crm.security import PersonalDataKind, masked
@@ -122,19 +122,6 @@ def _utc(value: object) -> object:
     return value
 
 
-def _day(value: object) -> object:
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        return datetime.date(value.year, value.month, value.day)
-    return value
-
-
-def _optional_day(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (
-        not isinstance(value, datetime.date) or isinstance(value, datetime.datetime)
-    ):
-        raise ValidationError("must be a business date", path=f"$.{attribute.name}")
-
-
 def _minutes(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (type(value) is not int or not 1 <= value <= _MAX_MINUTES):
         raise ValidationError(
@@ -207,7 +194,7 @@ class Activity:
     )
     next_step: str | None = attrs.field(default=None, validator=_text(200, optional=True))
     next_step_due: datetime.date | None = attrs.field(
-        default=None, converter=_day, validator=_optional_day
+        default=None, converter=plain_day, validator=business_day(optional=True)
     )
     # The service task this activity was planned or done for, if any.
     task_id: ServiceTaskId | None = None

@@ -38,7 +38,7 @@ from finance_crm.ids import (
     StaffId,
     new_service_task_id,
 )
-from finance_crm.model._fields import name_of_up_to_200, one_of
+from finance_crm.model._fields import business_day, name_of_up_to_200, one_of, plain_day
 from finance_crm.model.activities import ActivityKind
 from finance_crm.model.customers import CustomerKind, RiskLevel
 from finance_crm.model.events import DomainEvent
@@ -111,22 +111,6 @@ def _check_tier_codes(instance: object, attribute: attrs.Attribute[Any], value: 
         isinstance(v, str) and _CODE.fullmatch(v) for v in value
     ):
         raise ValidationError("must be a set of tier codes", path="$.tiers")
-
-
-def _day(value: object) -> object:
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        return datetime.date(value.year, value.month, value.day)
-    return value
-
-
-def _date(optional: bool = False) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if value is None and optional:
-            return
-        if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
-            raise ValidationError("must be a business date", path=f"$.{attribute.name}")
-
-    return check
 
 
 def _optional_money(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -242,7 +226,7 @@ class CadenceStandard(_Standard):
         default=None,
         validator=attrs.validators.optional(one_of(ServicePeriod)),
     )
-    effective_from: datetime.date = attrs.field(converter=_day, validator=_date())
+    effective_from: datetime.date = attrs.field(converter=plain_day, validator=business_day())
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -337,7 +321,7 @@ class DateStandard(_Standard):
     """Everyone selected, on one date: a holiday greeting sent in bulk (节日问候).
     The task is due ``on`` and appears ``notice_days`` before."""
 
-    on: datetime.date = attrs.field(converter=_day, validator=_date())
+    on: datetime.date = attrs.field(converter=plain_day, validator=business_day())
 
 
 ServiceStandard: TypeAlias = CadenceStandard | EventStandard | DateStandard
@@ -398,19 +382,19 @@ class ServiceTask:
     purpose: str = attrs.field(validator=name_of_up_to_200)
     assignee: StaffId = attrs.field(validator=_required(_optional_staff))
     covering_for: StaffId | None = attrs.field(default=None, validator=_optional_staff)
-    created_on: datetime.date = attrs.field(converter=_day, validator=_date())
-    counts_from: datetime.date = attrs.field(converter=_day, validator=_date())
-    due_on: datetime.date = attrs.field(converter=_day, validator=_date())
+    created_on: datetime.date = attrs.field(converter=plain_day, validator=business_day())
+    counts_from: datetime.date = attrs.field(converter=plain_day, validator=business_day())
+    due_on: datetime.date = attrs.field(converter=plain_day, validator=business_day())
     status: TaskStatus = attrs.field(default=TaskStatus.OPEN, validator=one_of(TaskStatus))
     done_on: datetime.date | None = attrs.field(
-        default=None, converter=_day, validator=_date(optional=True)
+        default=None, converter=plain_day, validator=business_day(optional=True)
     )
     activity_id: ActivityId | None = None
     waived_reason: str | None = attrs.field(default=None, validator=_reason)
     closed_by: str | None = attrs.field(default=None, validator=_optional_staff)
     escalated_to: StaffId | None = attrs.field(default=None, validator=_optional_staff)
     escalated_on: datetime.date | None = attrs.field(
-        default=None, converter=_day, validator=_date(optional=True)
+        default=None, converter=plain_day, validator=business_day(optional=True)
     )
     version: int = 0
 

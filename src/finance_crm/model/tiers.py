@@ -24,7 +24,7 @@ import attrs
 
 from finance_crm.errors import ValidationError
 from finance_crm.ids import CustomerId
-from finance_crm.model._fields import name_of_up_to_200, one_of
+from finance_crm.model._fields import business_day, name_of_up_to_200, one_of, plain_day
 from finance_crm.model.events import DomainEvent
 from finance_crm.money import Money
 
@@ -93,19 +93,6 @@ class TierDirection(enum.Enum):
         return cls.SIDEWAYS
 
 
-def _day(value: object) -> object:
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        return datetime.date(value.year, value.month, value.day)
-    return value
-
-
-def _check_day(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.name == "valid_to":
-        return
-    if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
-        raise ValidationError("must be a business date", path=f"$.{attribute.name}")
-
-
 def _is_tier(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, Tier):
         raise ValidationError("must be a Tier", path="$.tier")
@@ -124,11 +111,13 @@ class TierRecord:
 
     customer_id: CustomerId
     tier: Tier = attrs.field(validator=_is_tier)
-    valid_from: datetime.date = attrs.field(converter=_day, validator=_check_day)
-    valid_to: datetime.date | None = attrs.field(default=None, converter=_day, validator=_check_day)
+    valid_from: datetime.date = attrs.field(converter=plain_day, validator=business_day())
+    valid_to: datetime.date | None = attrs.field(
+        default=None, converter=plain_day, validator=business_day(optional=True)
+    )
     average_aum: Money = attrs.field(validator=_money)
-    period_start: datetime.date = attrs.field(converter=_day, validator=_check_day)
-    period_end: datetime.date = attrs.field(converter=_day, validator=_check_day)
+    period_start: datetime.date = attrs.field(converter=plain_day, validator=business_day())
+    period_end: datetime.date = attrs.field(converter=plain_day, validator=business_day())
 
     def __attrs_post_init__(self) -> None:
         if self.valid_to is not None and self.valid_to <= self.valid_from:

@@ -24,7 +24,7 @@ import attrs
 
 from finance_crm.errors import ValidationError
 from finance_crm.ids import AccountId, CustomerId, TransactionId, new_transaction_id
-from finance_crm.model._fields import one_of
+from finance_crm.model._fields import business_day, one_of, plain_day
 from finance_crm.money import Money
 
 __all__ = [
@@ -67,17 +67,6 @@ def _reference(instance: object, attribute: attrs.Attribute[Any], value: object)
             "'.', '_', ':', '/', '-'",
             path="$.reference",
         )
-
-
-def _day(value: object) -> object:
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        return datetime.date(value.year, value.month, value.day)
-    return value
-
-
-def _check_day(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
-        raise ValidationError("must be a business date", path=f"$.{attribute.name}")
 
 
 def _positive_money(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -128,7 +117,7 @@ class Transaction:
 
     id: TransactionId = attrs.field(factory=new_transaction_id)
     account_id: AccountId
-    day: datetime.date = attrs.field(converter=_day, validator=_check_day)
+    day: datetime.date = attrs.field(converter=plain_day, validator=business_day())
     reference: str = attrs.field(validator=_reference)
     kind: TransactionKind = attrs.field(validator=one_of(TransactionKind))
     amount: Money = attrs.field(validator=_positive_money)
@@ -165,5 +154,5 @@ class ContributionFigure:
     first day; the amount may be negative (a loss-making month)."""
 
     customer_id: CustomerId
-    month: datetime.date = attrs.field(converter=_month, validator=_check_day)
+    month: datetime.date = attrs.field(converter=_month, validator=business_day())
     amount: Money = attrs.field(validator=_money)
