@@ -635,6 +635,7 @@ def _read_back(db: Path, lay: Layout, samples: Sequence[tuple[str, str, str | No
     from finance_crm.security import Actor
 
     store = SqlStore.from_url(f"sqlite:///{db}")
+    store.upgrade_schema()  # not timed: a cache from an older schema gains its tables
     with store.unit_of_work(Actor(BENCH_ACTOR, roles={"head_office"}), read_only=True) as uow:
         for customer, primary, secondary in samples:
             cid = CustomerId(uuid.UUID(customer))
@@ -699,6 +700,7 @@ def check_row_formats(work: Path) -> dict[str, int]:
         a, b, c = team.managers[:3]
         plan = [(a, b), (a, None), (b, c), (c, None), (c, a), (b, None)]
         store = SqlStore.from_url(f"sqlite:///{library}", clock=FixedClock(pendulum.instance(at)))
+        store.upgrade_schema()  # not timed: a cache from an older schema gains its tables
         with store.unit_of_work(actor) as uow:
             for customer, (primary, secondary) in zip(ids, plan, strict=True):
                 assign_managers(

@@ -213,6 +213,7 @@ def _ours_fetchers(db: Path) -> tuple[Fetch, Fetch, Callable[[], dict[str, Any]]
     from finance_crm.security import Actor
 
     store = SqlStore.from_url(f"sqlite:///{db}")
+    store.upgrade_schema()  # not timed: a cache from an older schema gains its tables
     actor = Actor("bench-reader", roles={"head_office"})
 
     def by_id(customer_id: Any) -> str:

@@ -313,6 +313,9 @@ class _Ours:
         from finance_crm.security import Actor
         from finance_crm.services.groups import effective_ownership, group_of, ultimate_parent
 
+        upgrading = SqlStore.from_url(f"sqlite:///{db}")
+        upgrading.upgrade_schema()  # not timed: a cache from an older schema gains its tables
+        upgrading.close()
         started = time.perf_counter()
         self._store = store = SqlStore.from_url(f"sqlite:///{db}")
         self._actor = actor = Actor("bench-reader", roles={"head_office"})

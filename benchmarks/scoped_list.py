@@ -218,6 +218,7 @@ def _ours(db: Path, chosen: dict[str, tuple[str, str]], args: argparse.Namespace
     from finance_crm.security import Actor
 
     store = SqlStore.from_url(f"sqlite:///{db}")
+    store.upgrade_schema()  # not timed: a cache from an older schema gains its tables
     engine = store.bind
     profiler = cProfile.Profile() if args.profile else None
     found: dict[str, Any] = {}
