@@ -136,6 +136,58 @@ def run_part(bench: str, part: str, options: Sequence[str]) -> dict[str, Any]:
 
 # -- synthetic customers ------------------------------------------------------------------
 
+# -- a PostgreSQL server for the benchmarks' PostgreSQL parts ----------------------------
+# psycopg and SQLAlchemy are imported inside these functions: the parent process and the
+# baselines' children never load them (a child inherits its parent's peak RSS).
+
+PG_URL_ENVS = ("FINANCE_CRM_BENCH_POSTGRES_URL", "FINANCE_CRM_TEST_POSTGRES_URL")
+
+
+def postgres_url() -> str | None:
+    """The server's SQLAlchemy URL from the first of ``PG_URL_ENVS`` that is set."""
+    for name in PG_URL_ENVS:
+        url = os.environ.get(name, "").strip()
+        if url:
+            return url
+    return None
+
+
+def pg_admin_url() -> str:
+    url = postgres_url()
+    if url is None:
+        raise SystemExit(f"set {PG_URL_ENVS[0]} for the PostgreSQL parts")
+    return url
+
+
+def pg_conninfo(database: str | None = None) -> str:
+    """libpq's form of the SQLAlchemy URL, for psycopg (``postgresql+psycopg://`` ->
+    ``postgresql://``), of ``database`` or of the admin database."""
+    import psycopg.conninfo
+
+    scheme, _, rest = pg_admin_url().partition("://")
+    base = f"{scheme.partition('+')[0]}://{rest}"
+    return psycopg.conninfo.make_conninfo(base, dbname=database) if database else base
+
+
+def pg_sa_url(database: str) -> str:
+    """The SQLAlchemy URL of ``database`` on the server."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(pg_admin_url()).set(database=database).render_as_string(hide_password=False)
+
+
+def pg_admin(statement: str) -> None:
+    """Run ``statement`` (CREATE / DROP DATABASE) outside a transaction."""
+    import psycopg
+
+    with psycopg.connect(pg_conninfo(), autocommit=True) as connection:
+        connection.execute(statement)
+
+
+def pg_drop(name: str) -> None:
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GIVEN_NAMES = ("伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳")
 _REGIONS = ("110105", "310104", "440305", "330106", "320508", "510107", "420106", "610113")

@@ -42,7 +42,6 @@ import datetime
 import hashlib
 import itertools
 import operator
-import os
 import secrets
 import shutil
 import sqlite3
@@ -55,7 +54,21 @@ from typing import Any
 
 import _accounts
 from _accounts import account_number
-from _common import environment, file_mb, peak_rss_mb, ratio, remove_db, run_dir, run_part
+from _common import (
+    PG_URL_ENVS,
+    environment,
+    file_mb,
+    peak_rss_mb,
+    pg_admin,
+    pg_conninfo,
+    pg_drop,
+    pg_sa_url,
+    postgres_url,
+    ratio,
+    remove_db,
+    run_dir,
+    run_part,
+)
 from _managers import copy_database
 
 NAME = "balance_feed"
@@ -64,7 +77,6 @@ DEFAULT_N = 1_000_000
 PARTS = ("ours", "baseline", "build", "pg-build", "pg-ours", "pg-baseline", "pg-drop")
 DEFAULT_DAYS = 5
 FIRST_DAY = datetime.date(2025, 6, 23)  # a Monday; the feed's days follow it
-PG_URL_ENVS = ("FINANCE_CRM_BENCH_POSTGRES_URL", "FINANCE_CRM_TEST_POSTGRES_URL")
 PG_DEFAULT_N = 1_000_000  # customers on PostgreSQL unless --pg-n says otherwise
 ACTOR_JOB = "balance-feed"  # Actor.system(ACTOR_JOB)
 COPY_BALANCES = "COPY crm_balance (account_id, day, balance_minor) FROM STDIN"
@@ -127,14 +139,6 @@ def _time_generator(n: int, days: int) -> float:
 # -- parent ---------------------------------------------------------------------------------
 
 
-def _postgres_url() -> str | None:
-    for name in PG_URL_ENVS:
-        url = os.environ.get(name, "").strip()
-        if url:
-            return url
-    return None
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     # The parent never imports SQLAlchemy: a child inherits its parent's peak RSS.
     if args.days < 1 or args.batch_size < 1:
@@ -185,7 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "built_this_run": build is not None,
         "build_seconds": None if build is None else build["seconds"],
     }
-    url = _postgres_url()
+    url = postgres_url()
     if url is not None and not args.no_postgres:
         result.update(_postgres(args, db, generator_seconds))
     else:
@@ -255,7 +259,7 @@ def part(args: argparse.Namespace) -> dict[str, Any]:
     if args.part == "pg-build":
         return _pg_build(Path(args.db), args.n)
     if args.part == "pg-drop":
-        _pg_drop(args.pg_template)
+        pg_drop(args.pg_template)
         return {"part": args.part, "dropped": args.pg_template}
     rows = feed(args.n, args.days)
     expected = args.n * args.days
@@ -270,16 +274,16 @@ def part(args: argparse.Namespace) -> dict[str, Any]:
         figures["db_mb"] = file_mb(db)
         return {"part": args.part, **figures}
     name = f"{args.pg_template}_{'ours' if args.part == 'pg-ours' else 'base'}"
-    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{args.pg_template}"')
+    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{args.pg_template}"')
     try:
         if args.part == "pg-ours":
-            figures = _ours(_sa_url(name), rows, expected, args.batch_size, args.profile)
+            figures = _ours(pg_sa_url(name), rows, expected, args.batch_size, args.profile)
         else:
-            figures = _pg_baseline(_conninfo(name), rows)
+            figures = _pg_baseline(pg_conninfo(name), rows)
         figures["peak_rss_mb"] = peak_rss_mb()
-        figures.update(_pg_check(_conninfo(name)))
+        figures.update(_pg_check(pg_conninfo(name)))
     finally:
-        _pg_drop(name)
+        pg_drop(name)
     return {"part": args.part, **figures}
 
 
@@ -391,39 +395,6 @@ def _sqlite_check(db: Path) -> dict[str, Any]:
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _admin_url() -> str:
-    url = _postgres_url()
-    if url is None:
-        raise SystemExit(f"set {PG_URL_ENVS[0]} for the PostgreSQL parts")
-    return url
-
-
-def _conninfo(database: str | None = None) -> str:
-    """libpq's form of the SQLAlchemy URL, for psycopg (``postgresql+psycopg://`` -> ``postgresql://``)."""
-    import psycopg.conninfo
-
-    scheme, _, rest = _admin_url().partition("://")
-    base = f"{scheme.partition('+')[0]}://{rest}"
-    return psycopg.conninfo.make_conninfo(base, dbname=database) if database else base
-
-
-def _sa_url(database: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(_admin_url()).set(database=database).render_as_string(hide_password=False)
-
-
-def _pg_admin(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_conninfo(), autocommit=True) as connection:
-        connection.execute(statement)  # type: ignore[arg-type]
-
-
-def _pg_drop(name: str) -> None:
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _pg_build(db: Path, n: int) -> dict[str, Any]:
     """A template database: finance_crm's schema, then the first N customers and their
     accounts copied from the SQLite cache (ids and values unchanged), then ANALYZE."""
@@ -434,14 +405,14 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     name = f"finance_crm_bench_{secrets.token_hex(6)}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
+    pg_admin(f'CREATE DATABASE "{name}"')
     try:
-        store = SqlStore.from_url(_sa_url(name))
+        store = SqlStore.from_url(pg_sa_url(name))
         store.upgrade_schema()
         store.close()
         source = sqlite3.connect(db)
         last = account_number(n)  # numbers are zero-padded: i < n is number < last
-        with psycopg.connect(_conninfo(name)) as target:
+        with psycopg.connect(pg_conninfo(name)) as target:
             server = target.info.server_version
             target.execute("SET TIME ZONE 'UTC'")  # SQLite holds naive UTC instants
             for table, query, parameters in (
@@ -457,9 +428,9 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
                 print(f"  {table} copied", file=sys.stderr)
             target.commit()
         source.close()
-        with psycopg.connect(_conninfo(name), autocommit=True) as target:
+        with psycopg.connect(pg_conninfo(name), autocommit=True) as target:
             target.execute("VACUUM ANALYZE")
-        store = SqlStore.from_url(_sa_url(name))
+        store = SqlStore.from_url(pg_sa_url(name))
         with store.unit_of_work(Actor.system("bench-build"), read_only=True) as uow:
             if uow.accounts.count() != n:
                 raise SystemExit(f"expected {n} accounts on PostgreSQL")
@@ -469,7 +440,7 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
                     raise SystemExit(f"account {account_number(i)} reads back as {account!r}")
         store.close()
     except BaseException:
-        _pg_drop(name)
+        pg_drop(name)
         raise
     return {
         "part": "pg-build",

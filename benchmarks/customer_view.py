@@ -92,12 +92,18 @@ from typing import Any
 import _managers
 import _service_book as book
 from _common import (
+    PG_URL_ENVS,
     WORK_DIR,
     customer_number,
     environment,
     file_mb,
     peak_rss_mb,
     percentile,
+    pg_admin,
+    pg_conninfo,
+    pg_drop,
+    pg_sa_url,
+    postgres_url,
     ratio,
     remove_db,
     run_part,
@@ -122,7 +128,6 @@ VIEW_VERSION = 1  # bump when the contribution or consent data change
 SEED = 11
 ON = book.EVALUATION_DAY  # Tuesday 2025-09-30
 NEXT_TASKS = 5  # customer_view's default
-PG_URL_ENVS = ("FINANCE_CRM_BENCH_POSTGRES_URL", "FINANCE_CRM_TEST_POSTGRES_URL")
 PG_DEFAULT_N = 1_000_000
 HEAD_OFFICE = "bench-reader"  # Actor(HEAD_OFFICE, roles={"head_office"})
 LIBRARY_CUSTOMERS = 50  # their figures and consents go through finance_crm (8 withdrawals)
@@ -166,14 +171,6 @@ def cache_path(n: int) -> Path:
 # -- parent ---------------------------------------------------------------------------------
 
 
-def _postgres_url() -> str | None:
-    for name in PG_URL_ENVS:
-        url = os.environ.get(name, "").strip()
-        if url:
-            return url
-    return None
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     # The parent never imports SQLAlchemy: a child inherits its parent's peak RSS.
     if args.k < 1 or args.k > args.n:
@@ -199,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "prepared_this_run": prepared,
         "book_built_this_run": book_build is not None,
     }
-    url = _postgres_url()
+    url = postgres_url()
     if url is not None and not args.no_postgres:
         result.update(_postgres(args, db, common))
     else:
@@ -324,13 +321,13 @@ def part(args: argparse.Namespace) -> dict[str, Any]:
     if args.part == "pg-build":
         return _pg_build(Path(args.db), args.n)
     if args.part == "pg-drop":
-        _pg_drop(args.pg_database)
+        pg_drop(args.pg_database)
         return {"part": args.part, "dropped": args.pg_database}
     pg = args.part.startswith("pg-")
     if pg:
         import psycopg
 
-        with psycopg.connect(_conninfo(args.pg_database)) as connection:
+        with psycopg.connect(pg_conninfo(args.pg_database)) as connection:
             picks = _pick(_pg_reader(connection), args.n, args.k, args.seed)
     else:
         reader = sqlite3.connect(args.db)
@@ -341,7 +338,7 @@ def part(args: argparse.Namespace) -> dict[str, Any]:
     head_office = args.actor == "head_office"
     side: _Side
     if args.part.endswith("ours"):
-        url = _sa_url(args.pg_database) if pg else f"sqlite:///{args.db}"
+        url = pg_sa_url(args.pg_database) if pg else f"sqlite:///{args.db}"
         side = _Ours(url, picks, head_office=head_office)
     else:
         side = _Baseline(args.db, args.pg_database, picks, head_office=head_office)
@@ -669,7 +666,7 @@ class _Baseline(_Side):
         if self.pg:
             import psycopg
 
-            self.connection: Any = psycopg.connect(_conninfo(pg_database))
+            self.connection: Any = psycopg.connect(pg_conninfo(pg_database))
             statements = [_pg_sql(s) for s in statements]
             self.ids: list[Any] = [uuid.UUID(p.id) for p in picks]
         else:
@@ -1013,39 +1010,6 @@ def _library_extras(db: Path, ids: Sequence[str], extras: Sequence[Extra]) -> No
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _admin_url() -> str:
-    url = _postgres_url()
-    if url is None:
-        raise SystemExit(f"set {PG_URL_ENVS[0]} for the PostgreSQL parts")
-    return url
-
-
-def _conninfo(database: str | None = None) -> str:
-    """libpq's form of the SQLAlchemy URL, for psycopg."""
-    import psycopg.conninfo
-
-    scheme, _, rest = _admin_url().partition("://")
-    base = f"{scheme.partition('+')[0]}://{rest}"
-    return psycopg.conninfo.make_conninfo(base, dbname=database) if database else base
-
-
-def _sa_url(database: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(_admin_url()).set(database=database).render_as_string(hide_password=False)
-
-
-def _pg_admin(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_conninfo(), autocommit=True) as connection:
-        connection.execute(statement)
-
-
-def _pg_drop(name: str) -> None:
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # Which rows of each table belong to the first N customers (``pick``: their ids).
 _PICK = {
     "crm_customer": "WHERE id IN (SELECT id FROM pick)",
@@ -1072,9 +1036,9 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     name = f"finance_crm_bench_view_{secrets.token_hex(6)}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
+    pg_admin(f'CREATE DATABASE "{name}"')
     try:
-        store = SqlStore.from_url(_sa_url(name))
+        store = SqlStore.from_url(pg_sa_url(name))
         store.upgrade_schema()
         store.close()
         source = sqlite3.connect(db)
@@ -1084,7 +1048,7 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
             (n,),
         )
         copied = {}
-        with psycopg.connect(_conninfo(name)) as target:
+        with psycopg.connect(pg_conninfo(name)) as target:
             server = target.info.server_version
             target.execute("SET TIME ZONE 'UTC'")  # SQLite holds naive UTC instants
             for table in TABLES:
@@ -1101,10 +1065,10 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
                 print(f"  {table}: {count:,} rows", file=sys.stderr)
             target.commit()
         source.close()
-        with psycopg.connect(_conninfo(name), autocommit=True) as target:
+        with psycopg.connect(pg_conninfo(name), autocommit=True) as target:
             target.execute("VACUUM ANALYZE")
     except BaseException:
-        _pg_drop(name)
+        pg_drop(name)
         raise
     return {
         "part": "pg-build",

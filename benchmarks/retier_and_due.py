@@ -72,7 +72,6 @@ import datetime
 import hashlib
 import itertools
 import json
-import os
 import re
 import secrets
 import shutil
@@ -86,10 +85,16 @@ from typing import Any
 
 import _service_book as book
 from _common import (
+    PG_URL_ENVS,
     REPO_ROOT,
     environment,
     file_mb,
     peak_rss_mb,
+    pg_admin,
+    pg_conninfo,
+    pg_drop,
+    pg_sa_url,
+    postgres_url,
     ratio,
     remove_db,
     run_dir,
@@ -110,7 +115,6 @@ PARTS = (
     "pg-baseline",
     "pg-drop",
 )
-PG_URL_ENVS = ("FINANCE_CRM_BENCH_POSTGRES_URL", "FINANCE_CRM_TEST_POSTGRES_URL")
 PG_DEFAULT_N = 1_000_000
 ACTOR_JOB = "retier-and-due"  # Actor.system(ACTOR_JOB)
 ACTOR_ID = f"system:{ACTOR_JOB}"
@@ -134,14 +138,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # -- parent ---------------------------------------------------------------------------------
-
-
-def _postgres_url() -> str | None:
-    for name in PG_URL_ENVS:
-        url = os.environ.get(name, "").strip()
-        if url:
-            return url
-    return None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,7 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "build_seconds": None if build is None else build["seconds"],
         "build": build,
     }
-    url = _postgres_url()
+    url = postgres_url()
     if url is not None and not args.no_postgres:
         result.update(_postgres(args, db))
     else:
@@ -275,7 +271,7 @@ def part(args: argparse.Namespace) -> dict[str, Any]:
     if args.part == "pg-build":
         return _pg_build(Path(args.db), args.n)
     if args.part == "pg-drop":
-        _pg_drop(args.pg_template)
+        pg_drop(args.pg_template)
         return {"part": args.part, "dropped": args.pg_template}
     if args.part in ("ours", "baseline"):
         db = Path(args.db)
@@ -291,20 +287,20 @@ def part(args: argparse.Namespace) -> dict[str, Any]:
         figures["db_mb"] = file_mb(db)
         return {"part": args.part, **figures}
     name = f"{args.pg_template}_{'ours' if args.part == 'pg-ours' else 'base'}"
-    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{args.pg_template}"')
+    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{args.pg_template}"')
     try:
-        before = _high_water(_PgReader(_conninfo(name)))
+        before = _high_water(_PgReader(pg_conninfo(name)))
         if args.part == "pg-ours":
-            figures = _ours(_sa_url(name), args.profile)
+            figures = _ours(pg_sa_url(name), args.profile)
         else:
             import psycopg
 
-            with psycopg.connect(_conninfo(name)) as pg_connection:
+            with psycopg.connect(pg_conninfo(name)) as pg_connection:
                 figures = _baseline(pg_connection, Dialect(pg=True))
         figures["peak_rss_mb"] = peak_rss_mb()
-        figures["check"] = _check(_PgReader(_conninfo(name)), before, pg=True)
+        figures["check"] = _check(_PgReader(pg_conninfo(name)), before, pg=True)
     finally:
-        _pg_drop(name)
+        pg_drop(name)
     return {"part": args.part, **figures}
 
 
@@ -1035,39 +1031,6 @@ def _check(read: Reader, before: tuple[int, int], *, pg: bool) -> dict[str, Any]
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _admin_url() -> str:
-    url = _postgres_url()
-    if url is None:
-        raise SystemExit(f"set {PG_URL_ENVS[0]} for the PostgreSQL parts")
-    return url
-
-
-def _conninfo(database: str | None = None) -> str:
-    """libpq's form of the SQLAlchemy URL, for psycopg."""
-    import psycopg.conninfo
-
-    scheme, _, rest = _admin_url().partition("://")
-    base = f"{scheme.partition('+')[0]}://{rest}"
-    return psycopg.conninfo.make_conninfo(base, dbname=database) if database else base
-
-
-def _sa_url(database: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(_admin_url()).set(database=database).render_as_string(hide_password=False)
-
-
-def _pg_admin(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_conninfo(), autocommit=True) as connection:
-        connection.execute(statement)
-
-
-def _pg_drop(name: str) -> None:
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # Which rows of each table belong to the first N customers (``pick``: their ids).
 _PICK = {
     "crm_customer": "WHERE id IN (SELECT id FROM pick)",
@@ -1093,9 +1056,9 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     name = f"finance_crm_bench_{secrets.token_hex(6)}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
+    pg_admin(f'CREATE DATABASE "{name}"')
     try:
-        store = SqlStore.from_url(_sa_url(name))
+        store = SqlStore.from_url(pg_sa_url(name))
         store.upgrade_schema()
         store.close()
         source = sqlite3.connect(db)
@@ -1105,7 +1068,7 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
             (n,),
         )
         copied = {}
-        with psycopg.connect(_conninfo(name)) as target:
+        with psycopg.connect(pg_conninfo(name)) as target:
             server = target.info.server_version
             target.execute("SET TIME ZONE 'UTC'")  # SQLite holds naive UTC instants
             for table in book.TABLES:
@@ -1122,10 +1085,10 @@ def _pg_build(db: Path, n: int) -> dict[str, Any]:
                 print(f"  {table}: {count:,} rows", file=sys.stderr)
             target.commit()
         source.close()
-        with psycopg.connect(_conninfo(name), autocommit=True) as target:
+        with psycopg.connect(pg_conninfo(name), autocommit=True) as target:
             target.execute("VACUUM ANALYZE")
     except BaseException:
-        _pg_drop(name)
+        pg_drop(name)
         raise
     return {
         "part": "pg-build",
