@@ -54,6 +54,7 @@ from finance_crm.adapters.sql.rows import (
     account_from_row,
     as_uuid,
     chunks,
+    fetch_rows,
     insert_sql,
     plain_date,
 )
@@ -85,11 +86,6 @@ _RESOLVE_PG = "SELECT account_number, id, currency FROM crm_account WHERE accoun
 _COPY = "COPY crm_balance (account_id, day, balance_minor) FROM STDIN"
 _TOO_LARGE = "a balance is too large to store (at most 18 digits of minor units)"
 _ROW_TYPES = "balances are written as (AccountId, datetime.date, int minor units) rows"
-
-
-def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
-    with mapped_errors():
-        return list(uow.connection.execute(statement, params).mappings().all())
 
 
 def _tuples(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[Any]:
@@ -179,7 +175,7 @@ class SqlAccountRepository:
     def _find(self, account_id: object) -> Account | None:
         if not isinstance(account_id, uuid.UUID):
             return None
-        rows = _rows(self._uow, _ACCOUNT, key=account_id)
+        rows = fetch_rows(self._uow, _ACCOUNT, key=account_id)
         return account_from_row(rows[0]) if rows else None
 
     def get(self, account_id: AccountId) -> Account:
@@ -191,16 +187,16 @@ class SqlAccountRepository:
     def find_by_number(self, account_number: str) -> Account | None:
         if not isinstance(account_number, str):
             return None
-        rows = _rows(self._uow, _ACCOUNT_BY_NUMBER, key=account_number)
+        rows = fetch_rows(self._uow, _ACCOUNT_BY_NUMBER, key=account_number)
         return account_from_row(rows[0]) if rows else None
 
     def of_customer(self, customer_id: CustomerId) -> list[Account]:
         if not isinstance(customer_id, uuid.UUID):
             return []
-        return [account_from_row(r) for r in _rows(self._uow, _ACCOUNTS_OF, key=customer_id)]
+        return [account_from_row(r) for r in fetch_rows(self._uow, _ACCOUNTS_OF, key=customer_id)]
 
     def count(self) -> int:
-        return int(_rows(self._uow, _ACCOUNT_COUNT)[0]["n"])
+        return int(fetch_rows(self._uow, _ACCOUNT_COUNT)[0]["n"])
 
     # -- writes ------------------------------------------------------------------------
 
@@ -391,7 +387,7 @@ class SqlBalanceRepository:
         return found
 
     def count(self) -> int:
-        return int(_rows(self._uow, _BALANCE_COUNT)[0]["n"])
+        return int(fetch_rows(self._uow, _BALANCE_COUNT)[0]["n"])
 
     # -- writes ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ from finance_crm.adapters.sql.rows import (
     activity_to_row,
     as_uuid,
     chunks,
+    fetch_rows,
     plain_date,
     spot_check_from_row,
     spot_check_to_row,
@@ -114,11 +115,6 @@ _CHECKS_OF = (
 _CHECKED = sa.select(spot_checks.c.id).where(spot_checks.c.activity_id == _KEY)
 
 
-def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
-    with mapped_errors():
-        return list(uow.connection.execute(statement, params).mappings().all())
-
-
 def _day(value: object, path: str) -> datetime.date:
     if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
         raise ValidationError("must be a business date", path=path)
@@ -151,13 +147,13 @@ class SqlActivityRepository:
     def _find(self, activity_id: object) -> Activity | None:
         if not isinstance(activity_id, uuid.UUID):
             return None
-        rows = _rows(self._uow, _ACTIVITY, key=activity_id)
+        rows = fetch_rows(self._uow, _ACTIVITY, key=activity_id)
         return activity_from_row(rows[0]) if rows else None
 
     def _customer_exists(self, customer_id: CustomerId) -> bool:
         if not isinstance(customer_id, uuid.UUID):
             return False
-        return bool(_rows(self._uow, _CUSTOMER_EXISTS, key=customer_id))
+        return bool(fetch_rows(self._uow, _CUSTOMER_EXISTS, key=customer_id))
 
     # -- reads -------------------------------------------------------------------------
 
@@ -172,13 +168,13 @@ class SqlActivityRepository:
             raise ValidationError("must be a whole number, 0 or more", path="$.limit")
         if not isinstance(customer_id, uuid.UUID) or limit == 0:
             return []
-        rows = _rows(self._uow, _OF_CUSTOMER, key=customer_id, limit=limit)
+        rows = fetch_rows(self._uow, _OF_CUSTOMER, key=customer_id, limit=limit)
         return [activity_from_row(r) for r in rows]
 
     def last_contact(self, customer_id: CustomerId) -> Activity | None:
         if not isinstance(customer_id, uuid.UUID):
             return None
-        rows = _rows(self._uow, _LAST_CONTACT, key=customer_id)
+        rows = fetch_rows(self._uow, _LAST_CONTACT, key=customer_id)
         return activity_from_row(rows[0]) if rows else None
 
     def scheduled(
@@ -191,7 +187,7 @@ class SqlActivityRepository:
         end = _instant(end, "$.end")
         found: list[Activity] = []
         for chunk in chunks(_staff_ids(owners), _IN_CHUNK):
-            rows = _rows(self._uow, _SCHEDULED, owners=chunk, start_at=start, end_at=end)
+            rows = fetch_rows(self._uow, _SCHEDULED, owners=chunk, start_at=start, end_at=end)
             found.extend(activity_from_row(r) for r in rows)
         if len(found) > 1:  # several chunks: merge their orders
             found.sort(key=lambda a: (a.planned_at, a.id))
@@ -205,11 +201,11 @@ class SqlActivityRepository:
     ) -> list[ActivityId]:
         start, end = _day(start, "$.start"), _day(end, "$.end")
         if owners is None:
-            rows = _rows(self._uow, _COMPLETED_ANYONE, start=start, end=end)
+            rows = fetch_rows(self._uow, _COMPLETED_ANYONE, start=start, end=end)
             return [ActivityId(as_uuid(r["id"])) for r in rows]
         found: list[ActivityId] = []
         for chunk in chunks(_staff_ids(owners), _IN_CHUNK):
-            rows = _rows(self._uow, _COMPLETED_OF, owners=chunk, start=start, end=end)
+            rows = fetch_rows(self._uow, _COMPLETED_OF, owners=chunk, start=start, end=end)
             found.extend(ActivityId(as_uuid(r["id"])) for r in rows)
         return sorted(found)
 
@@ -218,16 +214,16 @@ class SqlActivityRepository:
     ) -> list[SpotCheck]:
         start, end = _day(start, "$.start"), _day(end, "$.end")
         if owners is None:
-            rows = _rows(self._uow, _CHECKS_ANYONE, start=start, end=end)
+            rows = fetch_rows(self._uow, _CHECKS_ANYONE, start=start, end=end)
             return [spot_check_from_row(r) for r in rows]
         found: list[SpotCheck] = []
         for chunk in chunks(_staff_ids(owners), _IN_CHUNK):
-            rows = _rows(self._uow, _CHECKS_OF, owners=chunk, start=start, end=end)
+            rows = fetch_rows(self._uow, _CHECKS_OF, owners=chunk, start=start, end=end)
             found.extend(spot_check_from_row(r) for r in rows)
         return sorted(found, key=lambda c: (c.checked_at, c.id))
 
     def count(self) -> int:
-        return int(_rows(self._uow, _ACTIVITY_COUNT)[0]["n"])
+        return int(fetch_rows(self._uow, _ACTIVITY_COUNT)[0]["n"])
 
     # -- writes ------------------------------------------------------------------------
 
@@ -295,7 +291,7 @@ class SqlActivityRepository:
         check_spot_check(check, self._find(activity_id) if activity_id else None)
         refuse_empty_scope(uow.scope)
         taken = "this activity has already been spot-checked"
-        if _rows(uow, _CHECKED, key=check.activity_id):
+        if fetch_rows(uow, _CHECKED, key=check.activity_id):
             raise DuplicateError(taken)
         stored = attrs.evolve(check, version=1)
         audit = uow._entity_audit_row(

@@ -84,6 +84,7 @@ from finance_crm.adapters.sql.rows import (
     RELATIONSHIP_COLUMNS,
     as_uuid,
     chunks,
+    fetch_rows,
     insert_sql,
     party_from_row,
     party_to_row,
@@ -128,11 +129,6 @@ GRAPH_LOCK_KEY = 0x6663726D67727068
 # -- shared helpers --------------------------------------------------------------------
 
 
-def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
-    with mapped_errors():
-        return list(uow.connection.execute(statement, params).mappings().all())
-
-
 _PARTY = sa.select(parties).where(parties.c.id == sa.bindparam("key", type_=sa.Uuid()))
 _PARTIES_IN = sa.select(parties).where(parties.c.id.in_(sa.bindparam("ids", expanding=True)))
 _PARTY_BY_CUSTOMER = sa.select(parties).where(
@@ -169,7 +165,7 @@ class SqlPartyRepository:
         self._uow = uow
 
     def _one(self, statement: sa.Executable, key: object) -> Party | None:
-        rows = _rows(self._uow, statement, key=key)
+        rows = fetch_rows(self._uow, statement, key=key)
         return party_from_row(rows[0]) if rows else None
 
     def find(self, party_id: PartyId) -> Party | None:
@@ -187,7 +183,7 @@ class SqlPartyRepository:
         ids = list(dict.fromkeys(i for i in party_ids if isinstance(i, uuid.UUID)))
         found: dict[PartyId, Party] = {}
         for chunk in chunks(ids, _IN_CHUNK):
-            for row in _rows(self._uow, _PARTIES_IN, ids=chunk):
+            for row in fetch_rows(self._uow, _PARTIES_IN, ids=chunk):
                 party = party_from_row(row)
                 found[party.id] = party
         return {PartyId(i): found[PartyId(i)] for i in ids if i in found}
@@ -206,12 +202,12 @@ class SqlPartyRepository:
         wanted = sorted({lei for lei in leis if isinstance(lei, str)})
         found: dict[str, PartyId] = {}
         for chunk in chunks(wanted, _IN_CHUNK):
-            for row in _rows(self._uow, _IDS_BY_LEI, ids=chunk):
+            for row in fetch_rows(self._uow, _IDS_BY_LEI, ids=chunk):
                 found[row["lei"]] = PartyId(as_uuid(row["id"]))
         return found
 
     def count(self) -> int:
-        return int(_rows(self._uow, _PARTY_COUNT)[0]["n"])
+        return int(fetch_rows(self._uow, _PARTY_COUNT)[0]["n"])
 
     # -- writes ------------------------------------------------------------------------
 
@@ -238,7 +234,7 @@ class SqlPartyRepository:
         ]
         for statement, keys in lookups:
             for chunk in chunks(keys, _IN_CHUNK):
-                for row in _rows(uow, statement, ids=chunk):
+                for row in fetch_rows(uow, statement, ids=chunk):
                     ids.add(as_uuid(row["id"]))
                     if row["customer_id"] is not None:
                         customers.add(as_uuid(row["customer_id"]))
@@ -368,7 +364,7 @@ class SqlRelationshipRepository:
     def _find(self, relationship_id: object) -> Relationship | None:
         if not isinstance(relationship_id, uuid.UUID):
             return None
-        rows = _rows(self._uow, _RELATIONSHIP, key=relationship_id)
+        rows = fetch_rows(self._uow, _RELATIONSHIP, key=relationship_id)
         return relationship_from_row(rows[0], self._types) if rows else None
 
     def get(self, relationship_id: RelationshipId) -> Relationship:
@@ -378,7 +374,7 @@ class SqlRelationshipRepository:
         return found
 
     def count(self) -> int:
-        return int(_rows(self._uow, _RELATIONSHIP_COUNT)[0]["n"])
+        return int(fetch_rows(self._uow, _RELATIONSHIP_COUNT)[0]["n"])
 
     def of_party(
         self,
@@ -408,12 +404,14 @@ class SqlRelationshipRepository:
                 r.c.valid_from <= day, sa.or_(r.c.valid_to.is_(None), r.c.valid_to > day)
             )
         statement = statement.order_by(r.c.valid_from, r.c.id)
-        return [relationship_from_row(row, self._types) for row in _rows(self._uow, statement)]
+        return [relationship_from_row(row, self._types) for row in fetch_rows(self._uow, statement)]
 
     def _walk(
         self, statement: sa.TextClause, *, at: datetime.date, types: Collection[str], **params: Any
     ) -> list[sa.RowMapping]:
-        return _rows(self._uow, statement, at=plain_date(at), types=sorted(set(types)), **params)
+        return fetch_rows(
+            self._uow, statement, at=plain_date(at), types=sorted(set(types)), **params
+        )
 
     def reach(
         self,
@@ -514,7 +512,7 @@ class SqlRelationshipRepository:
         codes = sorted(self._types.codes(RelationshipCategory.OWNERSHIP))
         found: dict[PartyId, list[Relationship]] = {t: [] for t in targets}
         for chunk in chunks(sorted(targets), _IN_CHUNK):
-            for row in _rows(self._uow, _HOLDINGS_IN, ids=chunk, types=codes):
+            for row in fetch_rows(self._uow, _HOLDINGS_IN, ids=chunk, types=codes):
                 holding = relationship_from_row(row, self._types)
                 found[holding.target].append(holding)
         return found
@@ -522,7 +520,7 @@ class SqlRelationshipRepository:
     def _closes_cycle(self, new: Relationship) -> bool:
         """Whether ``new.target`` already reaches ``new.source`` along acyclic links that
         all hold together on some day of ``new``'s period (one recursive statement)."""
-        rows = _rows(
+        rows = fetch_rows(
             self._uow,
             cycle_sql(self._dialect),
             start=new.target,
@@ -562,7 +560,7 @@ class SqlRelationshipRepository:
             known = uow.parties.get_many({p for r in valid for p in (r.source, r.target)})
         if valid and not empty:
             for chunk in chunks(sorted({r.id for r in valid}), _IN_CHUNK):
-                for row in _rows(uow, _RELATIONSHIP_IDS_IN, ids=chunk):
+                for row in fetch_rows(uow, _RELATIONSHIP_IDS_IN, ids=chunk):
                     stored_ids.add(as_uuid(row["id"]))
             holdings = self._holdings({r.target for r in valid if r.type.carries_share})
         if not any(r.type.acyclic for r in valid):
@@ -602,7 +600,9 @@ class SqlRelationshipRepository:
                 writer.flush()
                 new = [r.id for r in writer.stored if r.type.acyclic]
                 for chunk in chunks(new, _IN_CHUNK):
-                    if _rows(self._uow, cycles_sql(self._dialect), ids=chunk, types=self._acyclic):
+                    if fetch_rows(
+                        self._uow, cycles_sql(self._dialect), ids=chunk, types=self._acyclic
+                    ):
                         raise _Retry
         except (CrmError, _Retry):
             return None

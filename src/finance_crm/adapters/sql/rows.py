@@ -16,12 +16,13 @@ import functools
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
 
 from finance_crm._json import dumps, loads
+from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.types import sqlite_datetime
 from finance_crm.errors import StorageError, ValidationError
 from finance_crm.ids import (
@@ -80,6 +81,9 @@ from finance_crm.model.tiers import Tier, TierRecord
 from finance_crm.money import ISO_4217, Money
 from finance_crm.serialization import WireConverter
 
+if TYPE_CHECKING:
+    from finance_crm.adapters.sql.store import SqlUnitOfWork
+
 __all__ = [
     "ACCOUNT_COLUMNS",
     "ASSIGNMENT_COLUMNS",
@@ -99,6 +103,7 @@ __all__ = [
     "chunks",
     "customer_from_row",
     "customer_to_row",
+    "fetch_rows",
     "insert_sql",
     "leave_rows",
     "managers_wire",
@@ -875,3 +880,10 @@ def task_from_row(row: Mapping[str, Any] | sa.RowMapping) -> ServiceTask:
         escalated_on=_optional_day(row["escalated_on"]),
         version=row["version"],
     )
+
+
+def fetch_rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
+    """Every row of ``statement`` in ``uow``'s transaction, as mappings; driver errors
+    mapped to finance_crm's."""
+    with mapped_errors():
+        return list(uow.connection.execute(statement, params).mappings().all())

@@ -48,6 +48,7 @@ from finance_crm.adapters._service_checks import (
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.rows import (
     chunks,
+    fetch_rows,
     plain_date,
     task_from_row,
     task_to_row,
@@ -167,11 +168,6 @@ _UPDATE = (
 )
 
 
-def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
-    with mapped_errors():
-        return list(uow.connection.execute(statement, params).mappings().all())
-
-
 def _day(value: object, path: str) -> datetime.date:
     if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
         raise ValidationError("must be a business date", path=path)
@@ -208,13 +204,13 @@ class SqlServiceTaskRepository:
     def _find(self, task_id: object) -> ServiceTask | None:
         if not isinstance(task_id, uuid.UUID):
             return None
-        rows = _rows(self._uow, _TASK, key=task_id)
+        rows = fetch_rows(self._uow, _TASK, key=task_id)
         return task_from_row(rows[0]) if rows else None
 
     def _customer_exists(self, customer_id: CustomerId) -> bool:
         if not isinstance(customer_id, uuid.UUID):
             return False
-        return bool(_rows(self._uow, _CUSTOMER_EXISTS, key=customer_id))
+        return bool(fetch_rows(self._uow, _CUSTOMER_EXISTS, key=customer_id))
 
     # -- reads -------------------------------------------------------------------------
 
@@ -228,7 +224,7 @@ class SqlServiceTaskRepository:
         if not isinstance(customer_id, uuid.UUID):
             return []
         statement = _OPEN_OF_CUSTOMER if open_only else _OF_CUSTOMER
-        return [task_from_row(r) for r in _rows(self._uow, statement, key=customer_id)]
+        return [task_from_row(r) for r in fetch_rows(self._uow, statement, key=customer_id)]
 
     def due_list(
         self, staff_ids: Collection[StaffId], *, until: datetime.date
@@ -236,7 +232,7 @@ class SqlServiceTaskRepository:
         until = _day(until, "$.until")
         found: list[ServiceTask] = []
         for chunk in chunks(_staff_ids(staff_ids), _IN_CHUNK):
-            rows = _rows(self._uow, _DUE_LIST, staff=chunk, until=until)
+            rows = fetch_rows(self._uow, _DUE_LIST, staff=chunk, until=until)
             found.extend(task_from_row(r) for r in rows)
         if len(staff_ids) > _IN_CHUNK:  # several chunks: one task may be in two
             found = sorted(
@@ -248,7 +244,7 @@ class SqlServiceTaskRepository:
         start, end = _day(start, "$.start"), _day(end, "$.end")
         uow = self._uow
         today = plain_date(business_date(uow.clock, uow.timezone))
-        rows = _rows(uow, _COMPLIANCE, start=start, end=end, today=today)
+        rows = fetch_rows(uow, _COMPLIANCE, start=start, end=end, today=today)
         return [
             ComplianceCount(
                 staff_id=StaffId(r["assignee"]),
@@ -261,7 +257,7 @@ class SqlServiceTaskRepository:
         ]
 
     def count(self) -> int:
-        return int(_rows(self._uow, _COUNT)[0]["n"])
+        return int(fetch_rows(self._uow, _COUNT)[0]["n"])
 
     # -- writes of one task ------------------------------------------------------------
 
@@ -273,7 +269,7 @@ class SqlServiceTaskRepository:
         if self._find(task.id) is not None:
             raise DuplicateError("a task with this id is already stored")
         key = {"key": task.customer_id, "standard": task.standard, "occurrence": task.occurrence}
-        if _rows(uow, _KEY_TAKEN, **key):
+        if fetch_rows(uow, _KEY_TAKEN, **key):
             raise duplicate_task()
         stored = attrs.evolve(task, version=1)
         audit = uow._entity_audit_row(

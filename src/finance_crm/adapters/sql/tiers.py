@@ -66,7 +66,7 @@ from finance_crm.adapters._tier_runs import (
     tier_changed,
 )
 from finance_crm.adapters.sql.errors import mapped_errors
-from finance_crm.adapters.sql.rows import as_uuid, chunks, plain_date, tier_from_row
+from finance_crm.adapters.sql.rows import as_uuid, chunks, fetch_rows, plain_date, tier_from_row
 from finance_crm.adapters.sql.tables import tiers
 from finance_crm.adapters.sql.tier_sql import (
     CHANGED,
@@ -134,11 +134,6 @@ _LATEST = sa.select(sa.func.max(tiers.c.valid_from).label("latest")).where(
 )
 
 
-def _rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> list[sa.RowMapping]:
-    with mapped_errors():
-        return list(uow.connection.execute(statement, params).mappings().all())
-
-
 def _same_as_threshold_tiers(rule: object) -> bool:
     """Whether ``rule`` decides as ThresholdTiers does (so it may be compiled to SQL)."""
     return isinstance(rule, ThresholdTiers) and type(rule).tier_for is ThresholdTiers.tier_for
@@ -174,7 +169,7 @@ class SqlTierRepository:
     def current(self, customer_id: CustomerId) -> TierRecord | None:
         if not isinstance(customer_id, uuid.UUID):
             return None
-        rows = _rows(self._uow, _CURRENT, key=customer_id)
+        rows = fetch_rows(self._uow, _CURRENT, key=customer_id)
         return tier_from_row(rows[0]) if rows else None
 
     def on(self, customer_id: CustomerId, day: datetime.date) -> TierRecord | None:
@@ -182,28 +177,28 @@ class SqlTierRepository:
             raise ValidationError("must be a business date", path="$.day")
         if not isinstance(customer_id, uuid.UUID):
             return None
-        rows = _rows(self._uow, _ON, key=customer_id, day=plain_date(day))
+        rows = fetch_rows(self._uow, _ON, key=customer_id, day=plain_date(day))
         return tier_from_row(rows[0]) if rows else None
 
     def history(self, customer_id: CustomerId) -> list[TierRecord]:
         if not isinstance(customer_id, uuid.UUID):
             return []
-        return [tier_from_row(r) for r in _rows(self._uow, _HISTORY, key=customer_id)]
+        return [tier_from_row(r) for r in fetch_rows(self._uow, _HISTORY, key=customer_id)]
 
     def current_many(self, customer_ids: Collection[CustomerId]) -> dict[CustomerId, TierRecord]:
         wanted = sorted({c for c in customer_ids if isinstance(c, uuid.UUID)})
         found: dict[CustomerId, TierRecord] = {}
         for chunk in chunks(wanted, _IN_CHUNK):
-            for row in _rows(self._uow, _CURRENT_IN, ids=chunk):
+            for row in fetch_rows(self._uow, _CURRENT_IN, ids=chunk):
                 record = tier_from_row(row)
                 found[record.customer_id] = record
         return found
 
     def count(self) -> int:
-        return int(_rows(self._uow, _COUNT)[0]["n"])
+        return int(fetch_rows(self._uow, _COUNT)[0]["n"])
 
     def _by_tier(self) -> dict[str, int]:
-        return {r["tier_code"]: int(r["n"]) for r in _rows(self._uow, _BY_TIER)}
+        return {r["tier_code"]: int(r["n"]) for r in fetch_rows(self._uow, _BY_TIER)}
 
     # -- re-tiering --------------------------------------------------------------------
 
@@ -223,7 +218,7 @@ class SqlTierRepository:
         run = _Run(uow, rule, start, end, effective)
         with run.enclosed():
             run.lock()
-            latest = _rows(uow, _LATEST)[0]["latest"]
+            latest = fetch_rows(uow, _LATEST)[0]["latest"]
             if latest is not None and _as_date(latest) > effective:
                 raise later_tier_refusal(_as_date(latest), effective)
             with run.temporary_tables():
