@@ -37,12 +37,13 @@ from finance_crm.adapters.sql.rows import (
     activity_to_row,
     as_uuid,
     chunks,
+    customer_exists,
     fetch_rows,
     plain_date,
     spot_check_from_row,
     spot_check_to_row,
 )
-from finance_crm.adapters.sql.tables import activities, customers, spot_checks
+from finance_crm.adapters.sql.tables import activities, spot_checks
 from finance_crm.clock import business_date
 from finance_crm.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from finance_crm.ids import ActivityId, CustomerId, StaffId
@@ -58,7 +59,6 @@ _IN_CHUNK = 500  # staff ids per IN (...) list
 
 _KEY = sa.bindparam("key", type_=sa.Uuid())
 _ACTIVITY = sa.select(activities).where(activities.c.id == _KEY)
-_CUSTOMER_EXISTS = sa.select(customers.c.id).where(customers.c.id == _KEY)
 _ACTIVITY_COUNT = sa.select(sa.func.count().label("n")).select_from(activities)
 _MOMENT = sa.func.coalesce(activities.c.completed_at, activities.c.planned_at)
 _OF_CUSTOMER = (
@@ -150,11 +150,6 @@ class SqlActivityRepository:
         rows = fetch_rows(self._uow, _ACTIVITY, key=activity_id)
         return activity_from_row(rows[0]) if rows else None
 
-    def _customer_exists(self, customer_id: CustomerId) -> bool:
-        if not isinstance(customer_id, uuid.UUID):
-            return False
-        return bool(fetch_rows(self._uow, _CUSTOMER_EXISTS, key=customer_id))
-
     # -- reads -------------------------------------------------------------------------
 
     def get(self, activity_id: ActivityId) -> Activity:
@@ -230,7 +225,7 @@ class SqlActivityRepository:
     def add(self, activity: Activity, events: Sequence[DomainEvent] = ()) -> None:
         uow = self._uow
         uow._check_writable()
-        check_new_activity(activity, self._customer_exists)
+        check_new_activity(activity, lambda c: customer_exists(self._uow, c))
         refuse_empty_scope(uow.scope)
         taken = "an activity with this id is already stored"
         if self._find(activity.id) is not None:

@@ -101,6 +101,7 @@ __all__ = [
     "as_uuid",
     "assignment_from_rows",
     "chunks",
+    "customer_exists",
     "customer_from_row",
     "customer_to_row",
     "fetch_rows",
@@ -887,3 +888,16 @@ def fetch_rows(uow: SqlUnitOfWork, statement: sa.Executable, **params: Any) -> l
     mapped to finance_crm's."""
     with mapped_errors():
         return list(uow.connection.execute(statement, params).mappings().all())
+
+
+_CUSTOMER_EXISTS = sa.text("SELECT 1 FROM crm_customer WHERE id = :key").bindparams(
+    sa.bindparam("key", type_=sa.Uuid())
+)
+
+
+def customer_exists(uow: SqlUnitOfWork, customer_id: object) -> bool:
+    """Whether a customer with this id is stored (in scope or not: writes check scope
+    themselves)."""
+    if not isinstance(customer_id, uuid.UUID):
+        return False
+    return bool(fetch_rows(uow, _CUSTOMER_EXISTS, key=customer_id))

@@ -48,6 +48,7 @@ from finance_crm.adapters._service_checks import (
 from finance_crm.adapters.sql.errors import mapped_errors
 from finance_crm.adapters.sql.rows import (
     chunks,
+    customer_exists,
     fetch_rows,
     plain_date,
     task_from_row,
@@ -67,7 +68,7 @@ from finance_crm.adapters.sql.service_sql import (
     satisfy_sql,
     stepped_tasks_sql,
 )
-from finance_crm.adapters.sql.tables import customers, service_tasks
+from finance_crm.adapters.sql.tables import service_tasks
 from finance_crm.clock import business_date
 from finance_crm.errors import (
     ConflictError,
@@ -101,7 +102,6 @@ _BATCH = 1000  # tasks per fetch and per audit / outbox executemany
 _T = service_tasks.c
 _KEY = sa.bindparam("key", type_=sa.Uuid())
 _TASK = sa.select(service_tasks).where(_T.id == _KEY)
-_CUSTOMER_EXISTS = sa.select(customers.c.id).where(customers.c.id == _KEY)
 _KEY_TAKEN = sa.select(_T.id).where(
     _T.customer_id == _KEY,
     _T.standard == sa.bindparam("standard"),
@@ -207,11 +207,6 @@ class SqlServiceTaskRepository:
         rows = fetch_rows(self._uow, _TASK, key=task_id)
         return task_from_row(rows[0]) if rows else None
 
-    def _customer_exists(self, customer_id: CustomerId) -> bool:
-        if not isinstance(customer_id, uuid.UUID):
-            return False
-        return bool(fetch_rows(self._uow, _CUSTOMER_EXISTS, key=customer_id))
-
     # -- reads -------------------------------------------------------------------------
 
     def get(self, task_id: ServiceTaskId) -> ServiceTask:
@@ -264,7 +259,7 @@ class SqlServiceTaskRepository:
     def add(self, task: ServiceTask, events: Sequence[DomainEvent] = ()) -> None:
         uow = self._uow
         uow._check_writable()
-        check_new_task(task, self._customer_exists)
+        check_new_task(task, lambda c: customer_exists(self._uow, c))
         refuse_empty_scope(uow.scope)
         if self._find(task.id) is not None:
             raise DuplicateError("a task with this id is already stored")
